@@ -1,0 +1,1 @@
+"""The NumPy deep-learning engine (rows are examples: ``x: (N, D)``)."""
