@@ -1,20 +1,26 @@
 """The contract every layer of the NumPy engine keeps.
 
-Rows are examples: a layer maps ``x: (N, D_in)`` to ``out: (N, D_out)``. ``forward`` keeps what
-``backward`` needs on the layer itself (a typed cache); ``backward(dout)`` returns ``dx`` and stores the
-gradients of the layer's parameters on the layer (``dW``, ``db``, ``dgamma``, ``dbeta``).
+Rows are examples: a layer maps ``x: (N, D_in)`` to ``out: (N, D_out)``. ``forward`` keeps
+what ``backward`` needs on the layer itself (a typed cache); ``backward(dout) -> dx`` returns the
+gradient with respect to the input and stores the gradients of the layer's parameters on the layer
+(``dW``, ``db``, ``dgamma``, ``dbeta``), written in place into arrays allocated once, so the arrays
+returned by ``parameters()`` and ``gradients()`` stay valid for the layer's whole life.
 """
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Callable
 from typing import Any, Self
 
 import numpy as np
 from numpy.typing import NDArray
 
+from tunery._exceptions import ConfigError
+
 Array = NDArray[Any]
 
-__all__ = ["Array", "Layer", "as_dtype"]
+__all__ = ["Array", "Layer", "as_dtype", "check_positive_int", "check_real"]
 
 
 class Layer:
@@ -55,8 +61,25 @@ class Layer:
 
 
 def as_dtype(dtype: Any) -> np.dtype[Any]:
-    """float32 by default; float64 for gradient checks."""
-    resolved = np.dtype(dtype)
+    """float32 by default; float64 for gradient checks. Anything else is a ConfigError."""
+    try:
+        resolved: np.dtype[Any] = np.dtype(dtype)
+    except TypeError as error:
+        raise ConfigError("dtype", dtype, "float32 or float64") from error
     if resolved not in (np.float32, np.float64):
-        raise ValueError(f"dtype: expected float32 or float64, got {resolved}")
+        raise ConfigError("dtype", dtype, "float32 or float64")
     return resolved
+
+
+def check_positive_int(field: str, value: object) -> int:
+    """``value`` as an int if it is an integer >= 1 (bools are refused), else a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ConfigError(field, value, "an integer >= 1")
+    return int(value)
+
+
+def check_real(field: str, value: object, expected: str, accept: Callable[[float], bool]) -> float:
+    """Return ``value`` as a float if it is a real number (not a bool) that ``accept`` takes."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not accept(float(value)):
+        raise ConfigError(field, value, expected)
+    return float(value)

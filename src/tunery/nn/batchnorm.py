@@ -1,0 +1,145 @@
+"""Batch normalization of the pre-activations ``z: (N, D)``, one mean and variance per feature.
+
+Train mode normalizes with the mini-batch's mean and biased variance and folds them into running
+averages; eval mode normalizes with the running averages, so it works on any batch, even of one.
+With the defaults it matches ``torch.nn.BatchNorm1d(D, eps=1e-5, momentum=0.1)`` in both modes:
+torch's ``momentum`` weighs the new batch, ours weighs the running value
+(``running ← m·running + (1 − m)·batch``), and, like torch, the running variance averages the
+unbiased batch variance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tunery._exceptions import ConfigError
+from tunery.nn._base import Array, Layer, as_dtype, check_positive_int, check_real
+
+__all__ = ["BatchNorm"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Cache:
+    """What backward needs from forward."""
+
+    x_norm: Array  # (N, D): (z − μ) / √(σ² + ε)
+    inv_std: Array  # (D,): 1 / √(σ² + ε)
+    batch_stats: bool  # True when μ, σ² came from the batch itself (train mode)
+
+
+class BatchNorm(Layer):
+    """``out = γ · (z − μ) / √(σ² + ε) + β`` per feature; ``z, out: (N, num_features)``.
+
+    Parameters ``gamma`` (starts at 1) and ``beta`` (starts at 0), gradients ``dgamma`` and
+    ``dbeta``, and buffers ``running_mean`` (starts at 0) and ``running_var`` (starts at 1), all of
+    shape ``(num_features,)``. Train mode needs a batch of at least two examples.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.9,
+        dtype: Any = np.float32,
+    ) -> None:
+        self.num_features = check_positive_int("num_features", num_features)
+        self.eps = check_real("eps", eps, "a finite number > 0", lambda v: 0 < v < math.inf)
+        self.momentum = check_real(
+            "momentum", momentum, "a number in [0, 1]", lambda v: 0 <= v <= 1
+        )
+        self.dtype = as_dtype(dtype)
+        self.gamma: Array = np.ones(self.num_features, self.dtype)
+        self.beta: Array = np.zeros(self.num_features, self.dtype)
+        self.dgamma: Array = np.zeros_like(self.gamma)
+        self.dbeta: Array = np.zeros_like(self.beta)
+        self.running_mean: Array = np.zeros(self.num_features, self.dtype)
+        self.running_var: Array = np.ones(self.num_features, self.dtype)
+        self._cache: _Cache | None = None
+
+    def forward(self, x: Array) -> Array:
+        """``z: (N, num_features) -> out: (N, num_features)``."""
+        x_norm = self._normalize_batch(x) if self.training else self._normalize_running(x)
+        out = x_norm * self.gamma
+        out += self.beta
+        return out
+
+    def backward(self, dout: Array) -> Array:
+        """``dout: (N, num_features) -> dz: (N, num_features)``; fills ``dgamma`` and ``dbeta``.
+
+        In train mode μ and σ² depend on every row, so (closed form, with ``x̂`` the normalized
+        input) ``dz = γ / (N·√(σ² + ε)) · (N·dout − Σ dout − x̂ · Σ(dout · x̂))``. In eval mode they
+        are constants and ``dz = dout · γ / √(σ² + ε)``.
+        """
+        if self._cache is None:
+            raise RuntimeError("BatchNorm.backward called before forward")
+        x_norm, inv_std = self._cache.x_norm, self._cache.inv_std
+        np.sum(dout, axis=0, out=self.dbeta)
+        np.einsum("ij,ij->j", dout, x_norm, out=self.dgamma)
+        scale = self.gamma * inv_std
+        if not self._cache.batch_stats:
+            dz: Array = dout * scale
+            return dz
+        n = dout.shape[0]
+        dx: Array = x_norm * (self.dgamma / n)
+        dx += self.dbeta / n
+        np.subtract(dout, dx, out=dx)
+        dx *= scale
+        return dx
+
+    def _normalize_batch(self, x: Array) -> Array:
+        """Normalize with the batch's own statistics and fold them into the running averages."""
+        n = x.shape[0]
+        if n < 2:
+            raise ConfigError(
+                "batch size",
+                n,
+                "at least 2 examples in train mode, where the batch variance is estimated "
+                "(call .eval() to normalize a single example with the running statistics)",
+            )
+        mean = x.mean(axis=0)
+        x_norm: Array = x - mean
+        # Column sums of squares without an (N, D) temporary; biased variance for normalizing.
+        var = np.einsum("ij,ij->j", x_norm, x_norm)
+        var /= n
+        inv_std = np.sqrt(var + self.eps)
+        np.reciprocal(inv_std, out=inv_std)
+        x_norm *= inv_std
+        self._cache = _Cache(x_norm, inv_std, batch_stats=True)
+        self._update_running(mean, var, n)
+        return x_norm
+
+    def _update_running(self, mean: Array, biased_var: Array, n: int) -> None:
+        """``running ← m·running + (1 − m)·batch``, with the unbiased variance ``σ²·N/(N − 1)``."""
+        weight = 1.0 - self.momentum
+        self.running_mean *= self.momentum
+        self.running_mean += weight * mean
+        self.running_var *= self.momentum
+        self.running_var += (weight * n / (n - 1)) * biased_var
+
+    def _normalize_running(self, x: Array) -> Array:
+        """Normalize with the running statistics (eval mode): an affine map of each feature."""
+        inv_std = np.sqrt(self.running_var + self.eps)
+        np.reciprocal(inv_std, out=inv_std)
+        x_norm = x - self.running_mean
+        x_norm *= inv_std
+        self._cache = _Cache(x_norm, inv_std, batch_stats=False)
+        return x_norm
+
+    def parameters(self) -> dict[str, Array]:
+        return {"gamma": self.gamma, "beta": self.beta}
+
+    def gradients(self) -> dict[str, Array]:
+        return {"gamma": self.dgamma, "beta": self.dbeta}
+
+    def buffers(self) -> dict[str, Array]:
+        return {"running_mean": self.running_mean, "running_var": self.running_var}
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchNorm({self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"dtype={self.dtype.name})"
+        )
