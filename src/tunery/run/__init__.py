@@ -1,0 +1,42 @@
+"""Executors: they run a study's trials. ``execute`` is the one place that picks which.
+
+- ``workers == 1``: ``run_sequential`` (``_sequential.py``), in this process;
+- ``workers > 1``: the process pool ``tunery.run.caviar.run_pool`` (its module is imported only
+  then), which must keep the same contract: ask and tell in this process (one writer per study),
+  objectives in the workers, classified by ``call_objective``; stop when ``study.count_done()``
+  reaches ``target``; call each callback as ``callback(study, frozen_trial)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tunery._exceptions import ConfigError
+from tunery.run._sequential import Callback, Outcome, call_objective, outcome_of, run_sequential
+
+if TYPE_CHECKING:
+    from tunery.study import Study, Trial
+
+__all__ = ["Callback", "Outcome", "call_objective", "execute", "outcome_of", "run_sequential"]
+
+
+def execute(
+    study: Study,
+    objective: Callable[[Trial], Any],
+    *,
+    target: int,
+    workers: int = 1,
+    callbacks: Sequence[Callback] = (),
+) -> None:
+    """Run trials of ``study`` until it holds ``target`` finished ones, with ``workers`` workers."""
+    if workers == 1:
+        run_sequential(study, objective, target=target, callbacks=callbacks)
+        return
+    try:
+        from tunery.run.caviar import run_pool  # the process pool
+    except ModuleNotFoundError as exc:
+        if exc.name != "tunery.run.caviar":
+            raise
+        raise ConfigError("workers", workers, "1 (this build has no process pool)") from None
+    run_pool(study, objective, target=target, workers=workers, callbacks=callbacks)

@@ -1,0 +1,89 @@
+"""Study stores: in memory, or in an SQLite file shared by processes; ``get_storage(url)`` picks.
+
+URLs:
+
+- ``"sqlite:///runs/tunery.db"`` (relative path), ``"sqlite:////abs/path/tunery.db"`` (absolute);
+  query options ``?durable=1`` (fsync every commit: survives power loss) and ``?timeout=60``
+  (seconds to wait for another process's write lock);
+- ``"memory"``, ``":memory:"`` or ``"sqlite:///:memory:"``: a new, private in-memory store;
+- a ``pathlib.Path``: that SQLite file; a ``BaseStorage``: itself.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from typing import Any
+from urllib.parse import parse_qsl
+
+from tunery._exceptions import ConfigError
+from tunery.storage._base import BaseStorage
+from tunery.storage._memory import MemoryStorage
+from tunery.storage._records import (
+    Event,
+    FrozenTrial,
+    RoundRecord,
+    StudyInfo,
+    StudySummary,
+    TrialState,
+)
+from tunery.storage._sqlite import SCHEMA_VERSION, SqliteStorage
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BaseStorage",
+    "Event",
+    "FrozenTrial",
+    "MemoryStorage",
+    "RoundRecord",
+    "SqliteStorage",
+    "StudyInfo",
+    "StudySummary",
+    "TrialState",
+    "get_storage",
+]
+
+_MEMORY_URLS = frozenset({"memory", ":memory:", "sqlite:///:memory:", "sqlite://"})
+_SQLITE_PREFIX = "sqlite:///"
+_EXPECTED_URL = (
+    "'sqlite:///path.db' (optionally '?durable=1&timeout=30'), ':memory:' or a BaseStorage"
+)
+
+
+def get_storage(url: str | PathLike[str] | BaseStorage) -> BaseStorage:
+    """The store named by ``url`` (see the module docstring). A bad URL raises ``ConfigError``."""
+    if isinstance(url, BaseStorage):
+        return url
+    if isinstance(url, PathLike):
+        return SqliteStorage(url)
+    if not isinstance(url, str):
+        raise ConfigError("storage", url, _EXPECTED_URL)
+    if url in _MEMORY_URLS:
+        return MemoryStorage()
+    if not url.startswith(_SQLITE_PREFIX):
+        raise ConfigError("storage", url, _EXPECTED_URL)
+    path, _, query = url[len(_SQLITE_PREFIX) :].partition("?")
+    if not path:
+        raise ConfigError("storage", url, _EXPECTED_URL)
+    if path == ":memory:":
+        return MemoryStorage()
+    return SqliteStorage(path, **_sqlite_options(url, query))
+
+
+def _sqlite_options(url: str, query: str) -> dict[str, Any]:
+    """``durable`` and ``timeout`` from the URL's query string."""
+    options: dict[str, Any] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
+        if key == "durable" and value.lower() in {"1", "0", "true", "false", "yes", "no"}:
+            options["durable"] = value.lower() in {"1", "true", "yes"}
+        elif key == "timeout":
+            options["timeout"] = _seconds(url, value)
+        else:
+            raise ConfigError(f"storage option {key!r}", value, "durable=0|1 or timeout=<seconds>")
+    return options
+
+
+def _seconds(url: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError("storage option 'timeout'", text, "a number of seconds") from None

@@ -1,0 +1,286 @@
+"""The storage contract: what every study store keeps, and who may write it.
+
+One writer per study. The process that runs a study (the coordinator: the sequential executor,
+or the parent of a process pool) is the only one that creates and finishes its trials, reports
+metrics and saves checkpoints. Any number of other processes may read at the same time (a report,
+``tunery ls``), and a second process may *add events* (the panda control CLI sends nudge, rollback,
+pause, resume); the coordinator applies them and marks them applied.
+
+A store never loses a finished trial: ``finish_trial`` has committed when it returns. Finished
+trials are immutable; writing to one raises ``StorageError``. Rounds are numbered from 1, trials
+from 0.
+
+Values that a store keeps as JSON (params, user attributes, event payloads, round spaces and boxes)
+must be JSON-able; NumPy scalars are accepted and stored as Python numbers. A NaN objective value is
+stored as ``None``; NaN and inf in curves are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+from tunery._exceptions import ConfigError, StorageError
+from tunery.storage._records import (
+    Event,
+    FrozenTrial,
+    RoundRecord,
+    StudyInfo,
+    StudySummary,
+    TrialState,
+)
+
+__all__ = ["DIRECTIONS", "BaseStorage", "decode_json", "encode_json"]
+
+DIRECTIONS = ("maximize", "minimize")
+
+
+def _numpy_scalar(value: Any) -> Any:
+    """``json.dumps`` hook: NumPy scalars (``np.int64``, ``np.bool_``) become Python numbers."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_numpy_scalar)
+
+
+def encode_json(value: Any, field: str) -> str:
+    """Compact JSON text; non-finite floats allowed (Python's ``NaN``/``Infinity`` tokens)."""
+    try:
+        return _ENCODER.encode(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(field, value, f"JSON-able values ({exc})") from None
+
+
+def decode_json(text: str) -> Any:
+    return json.loads(text)
+
+
+def check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Metric values as floats; NaN and inf are kept (they mark divergence). Names are strings."""
+    cleaned: dict[str, float] = {}
+    for name, value in metrics.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError("metric name", name, "a non-empty string")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ConfigError(f"metric {name!r}", value, "a real number")
+        cleaned[name] = float(value)
+    return cleaned
+
+
+def check_epoch(epoch: Any) -> int:
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ConfigError("epoch", epoch, "an int >= 0")
+    return epoch
+
+
+def check_direction(direction: Any) -> str:
+    if direction not in DIRECTIONS:
+        raise ConfigError("direction", direction, "'maximize' or 'minimize'")
+    return str(direction)
+
+
+def is_better(value: float, best: float, direction: str) -> bool:
+    return value > best if direction == "maximize" else value < best
+
+
+def best_of(values: Iterable[float | None], direction: str) -> float | None:
+    """The best finite value, or ``None``."""
+    best: float | None = None
+    for value in values:
+        if value is None or not math.isfinite(value):
+            continue
+        if best is None or is_better(value, best, direction):
+            best = value
+    return best
+
+
+class BaseStorage(ABC):
+    """A place that keeps studies: rounds, trials, curves, user attributes, checkpoints and events.
+
+    Implementations: ``MemoryStorage`` (dicts, one process) and ``SqliteStorage`` (a file, shared by
+    processes). Both pass ``tests/storage/test_conformance.py``. See the module docstring for the
+    one-writer rule. Every method is safe to call from several threads of one process.
+    """
+
+    url: str
+
+    # -- studies -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def open_study(self, name: str, *, direction: str, seed: int, metric: str) -> StudyInfo:
+        """The study called ``name``, created with these settings if it does not exist yet.
+
+        An existing study keeps its stored settings; the caller compares them.
+        """
+
+    @abstractmethod
+    def get_study(self, name: str) -> StudyInfo | None:
+        """The study called ``name``, or ``None``."""
+
+    @abstractmethod
+    def list_studies(self) -> list[StudySummary]:
+        """Every study, oldest first, with its trial counts by state and its best COMPLETE value."""
+
+    # -- rounds --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def add_round(
+        self, study_id: int, *, space: dict[str, Any], box: dict[str, Any] | None, sampler: str
+    ) -> RoundRecord:
+        """Append the next round (index 1 for the first) and return it."""
+
+    @abstractmethod
+    def get_rounds(self, study_id: int) -> list[RoundRecord]:
+        """The study's rounds, first to last."""
+
+    # -- trials --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def create_trial(
+        self,
+        study_id: int,
+        *,
+        round: int,
+        sample_id: int | None,
+        params: Mapping[str, Any],
+        parent: tuple[int, int] | None = None,
+    ) -> FrozenTrial:
+        """Create the next trial of the study, RUNNING, committed, and return its record."""
+
+    @abstractmethod
+    def finish_trial(
+        self,
+        trial_id: int,
+        *,
+        state: TrialState,
+        value: float | None = None,
+        error: str | None = None,
+        interrupted: bool = False,
+    ) -> float:
+        """Mark a RUNNING trial finished; committed when it returns. Returns the finish time.
+
+        Raises ``StorageError`` if the trial is already finished.
+        """
+
+    def claim_study(self, study_id: int) -> None:  # noqa: B027 (one process: nothing to claim)
+        """Become the study's one writer, until ``close`` or the process ends.
+
+        ``StorageError`` if another live process holds the study. Called before the writer marks
+        RUNNING trials as dead, so that it never fails the trials of a process still running them.
+        """
+
+    @abstractmethod
+    def fail_running_trials(self, study_id: int, error: str) -> list[FrozenTrial]:
+        """Mark the study's RUNNING trials FAILED, interrupted (their process died); return them."""
+
+    @abstractmethod
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        """One trial. ``StorageError`` if there is none with this id."""
+
+    @abstractmethod
+    def get_trial_id(self, study_id: int, number: int) -> int:
+        """The id of trial ``number`` of the study. ``ConfigError`` if there is none."""
+
+    @abstractmethod
+    def get_all_trials(
+        self, study_id: int, *, states: Iterable[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        """The study's trials in number order, optionally only those in ``states``."""
+
+    @abstractmethod
+    def report(self, trial_id: int, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Record metrics of a RUNNING trial at an epoch (merging with metrics already there)."""
+
+    @abstractmethod
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        """Attach a JSON-able value to a RUNNING trial."""
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def save_checkpoint(self, trial_id: int, epoch: int, blob: bytes) -> None:
+        """Keep ``blob`` as the RUNNING trial's state after ``epoch`` (replacing an older one)."""
+
+    @abstractmethod
+    def load_checkpoint(self, trial_id: int, epoch: int | None = None) -> tuple[int, bytes] | None:
+        """``(epoch, blob)`` at ``epoch``, or the latest if ``epoch`` is None; else ``None``."""
+
+    @abstractmethod
+    def checkpoint_epochs(self, trial_id: int) -> list[int]:
+        """The epochs at which the trial has a checkpoint, increasing."""
+
+    # -- events --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def add_event(
+        self,
+        study_id: int,
+        kind: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        trial_number: int | None = None,
+    ) -> Event:
+        """Queue a control event for the study's coordinator."""
+
+    @abstractmethod
+    def get_events(self, study_id: int, *, pending: bool = True) -> list[Event]:
+        """The study's events, oldest first: only those not yet applied when ``pending``."""
+
+    @abstractmethod
+    def mark_event_applied(self, event_id: int) -> None:
+        """Record that the coordinator acted on the event."""
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    def close(self) -> None:  # noqa: B027 (a store without resources has nothing to do)
+        """Release the store's resources (a no-op for the memory store)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+
+def check_open_args(name: Any, direction: Any, seed: Any, metric: Any) -> None:
+    """Shared validation of ``open_study`` arguments, so both stores refuse the same things."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError("name", name, "a non-empty study name")
+    check_direction(direction)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError("seed", seed, "an int >= 0")
+    if not isinstance(metric, str) or not metric:
+        raise ConfigError("metric", metric, "a non-empty metric name")
+
+
+def check_event_args(kind: Any, payload: Any) -> dict[str, Any]:
+    if not isinstance(kind, str) or not kind:
+        raise ConfigError("event kind", kind, "a non-empty string")
+    if payload is None:
+        return {}
+    if not isinstance(payload, Mapping):
+        raise ConfigError("event payload", payload, "a mapping of JSON-able values")
+    return dict(payload)
+
+
+def not_running(trial_id: int, state: TrialState | None) -> StorageError:
+    """The error for writing to a trial that is finished (or absent)."""
+    if state is None:
+        return StorageError(f"there is no trial with id {trial_id}")
+    return StorageError(
+        f"trial id {trial_id} is {state.name}: a finished trial cannot be changed "
+        "(one writer per study)"
+    )

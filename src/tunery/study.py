@@ -1,0 +1,868 @@
+"""A study: the trials of one tuning run, kept in a store that survives crashes.
+
+    study = tunery.Study("mlp", "sqlite:///runs/tunery.db", direction="maximize", seed=0)
+    study.caviar(objective, space, n_trials=60, rounds=3)   # 3 rounds of 20, zooming between
+    study.best_trial.params
+
+``objective(trial)`` reads ``trial.params``, may call ``trial.report(epoch, loss=..., ...)``,
+``trial.should_prune()``, ``trial.checkpoint(blob)`` and ``trial.restore()``, and returns the value
+of the study's metric (``val_accuracy`` by default). It may raise ``tunery.Pruned`` (the trial is
+PRUNED, its value is the last reported metric) or ``tunery.Diverged`` (DIVERGED; so is a NaN or inf
+return value). Any other exception marks it FAILED with the traceback, and the study goes on.
+
+Resuming: running the same study again continues it. ``n_trials`` is the total to reach: finished
+trials (COMPLETE, PRUNED, DIVERGED, or FAILED by an exception) count and are never re-run. Trials a
+crash left RUNNING become FAILED and ``interrupted`` when the study is next run, do not count, and
+their draws are re-queued first, with the same params. Draws are a pure function of
+``(study seed, round, sample_id)``, so the resumed study samples exactly what the uninterrupted one
+would have.
+
+Rounds: round 1 holds the space the study started with. ``study.zoom()`` adds a round narrowed
+around the best COMPLETE trials of ALL rounds so far (every trial is a measurement of the same
+objective; trials whose params fall outside the base space are left out). Passing a different space
+to ``ask`` or ``caviar`` starts a new round with it, unzoomed: the manual way to narrow, or widen, a
+study mid-way; zooms after it are computed relative to it.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import numbers
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from tunery._exceptions import ConfigError, StorageError
+from tunery.run import Callback, execute
+from tunery.samplers import Sampler, make_sampler, sample_params
+from tunery.space import Box, Space, space_from_dict, space_to_dict, validate_space, zoom
+from tunery.storage import BaseStorage, FrozenTrial, StudySummary, TrialState, get_storage
+from tunery.storage._base import check_direction, decode_json, encode_json
+from tunery.storage._records import Curve, RoundRecord, clean_value
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "FrozenTrial",
+    "Pruner",
+    "Round",
+    "Study",
+    "Trial",
+    "TrialBackend",
+    "TrialState",
+    "list_studies",
+    "load_study",
+]
+
+DEFAULT_STORAGE = "sqlite:///tunery.db"
+INTERRUPTED = (
+    "interrupted: the process running the study stopped (crash, kill or Ctrl-C) before this trial "
+    "finished; its draw is re-run"
+)
+
+
+class Pruner(Protocol):
+    """Decides, from the study's trials, whether a running trial should stop at ``epoch``."""
+
+    def should_prune(
+        self, study_trials: Sequence[FrozenTrial], trial: FrozenTrial, epoch: int
+    ) -> bool:
+        """``trial`` is the running trial's record, with its curve so far."""
+        ...
+
+
+class TrialBackend(Protocol):
+    """Where a live ``Trial`` sends what the objective tells it.
+
+    In-process, ``LocalBackend`` writes to the study's store. A process pool gives its workers a
+    backend that forwards each call to the coordinating process over a pipe (one writer per study).
+    """
+
+    def report(self, trial: Trial, epoch: int, metrics: dict[str, float]) -> None: ...
+
+    def should_prune(self, trial: Trial, epoch: int) -> bool: ...
+
+    def checkpoint(self, trial: Trial, epoch: int, state: bytes) -> None: ...
+
+    def restore(self, trial: Trial, epoch: int | None) -> bytes | None: ...
+
+    def set_user_attr(self, trial: Trial, key: str, value: Any) -> None: ...
+
+
+class Trial:
+    """The live handle an objective gets: params in, metrics, checkpoints and attributes out.
+
+    ``resumes`` lists the trial ids of interrupted earlier runs of the same draw, newest first:
+    ``restore()`` falls back to their checkpoints, so a re-run can go on where the crash left it.
+    """
+
+    def __init__(
+        self,
+        record: FrozenTrial,
+        backend: TrialBackend,
+        *,
+        metric: str = "val_accuracy",
+        resumes: Sequence[int] = (),
+    ) -> None:
+        self._record = record
+        self._backend = backend
+        self.metric = metric
+        self.resumes = tuple(resumes)
+        self.params: dict[str, Any] = dict(record.params)
+        self._curve: Curve = {epoch: dict(row) for epoch, row in record.curve.items()}
+        self._user_attrs: dict[str, Any] = dict(record.user_attrs)
+        self._epoch = max(self._curve, default=0)
+        self._finished = False
+
+    @property
+    def number(self) -> int:
+        return self._record.number
+
+    @property
+    def trial_id(self) -> int:
+        return self._record.trial_id
+
+    @property
+    def sample_id(self) -> int | None:
+        return self._record.sample_id
+
+    @property
+    def round(self) -> int:
+        return self._record.round
+
+    @property
+    def parent(self) -> tuple[int, int] | None:
+        return self._record.parent
+
+    @property
+    def epoch(self) -> int:
+        """The latest epoch reported (0 before the first report)."""
+        return self._epoch
+
+    @property
+    def curve(self) -> Curve:
+        """A copy of the metrics reported so far: ``epoch -> {metric: value}``."""
+        return {epoch: dict(row) for epoch, row in self._curve.items()}
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        return dict(self._user_attrs)
+
+    def report(self, epoch: int, /, **metrics: float) -> None:
+        """Record metrics at ``epoch``: ``trial.report(3, loss=0.4, val_accuracy=0.9)``."""
+        self._check_running()
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ConfigError("epoch", epoch, "an int >= 0")
+        if not metrics:
+            raise ConfigError("metrics", metrics, "at least one metric, e.g. loss=0.4")
+        values = {name: _as_real(value, f"metric {name!r}") for name, value in metrics.items()}
+        self._backend.report(self, epoch, values)
+        self._curve.setdefault(epoch, {}).update(values)
+        self._epoch = max(self._epoch, epoch)
+
+    def last(self, metric: str | None = None) -> float | None:
+        """The latest reported value of ``metric`` (the study's metric by default), or ``None``."""
+        name = self.metric if metric is None else metric
+        epochs = [epoch for epoch, row in self._curve.items() if name in row]
+        return self._curve[max(epochs)][name] if epochs else None
+
+    def should_prune(self) -> bool:
+        """Whether the study's pruner says to stop now (then raise ``tunery.Pruned``)."""
+        self._check_running()
+        if not self._curve:
+            return False
+        return bool(self._backend.should_prune(self, self._epoch))
+
+    def checkpoint(self, state: bytes, epoch: int | None = None) -> None:
+        """Keep ``state`` (bytes) as this trial's state after ``epoch`` (default: the latest)."""
+        self._check_running()
+        if not isinstance(state, bytes | bytearray | memoryview):
+            raise ConfigError("checkpoint", type(state).__name__, "bytes (e.g. from pickle.dumps)")
+        at = self._epoch if epoch is None else epoch
+        if isinstance(at, bool) or not isinstance(at, int) or at < 0:
+            raise ConfigError("epoch", at, "an int >= 0")
+        self._backend.checkpoint(self, at, bytes(state))
+
+    def restore(self, epoch: int | None = None) -> bytes | None:
+        """The state saved at ``epoch`` (default: the latest), or ``None``.
+
+        Falls back to the interrupted runs of the same draw, then to the parent trial at its branch
+        epoch, so a resumed or branched trial starts where its predecessor stopped.
+        """
+        if epoch is not None and (
+            isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0
+        ):
+            raise ConfigError("epoch", epoch, "an int >= 0 or None")
+        return self._backend.restore(self, epoch)
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Attach a JSON-able value to the trial (shown in reports and exports)."""
+        self._check_running()
+        if not isinstance(key, str) or not key:
+            raise ConfigError("user attr key", key, "a non-empty string")
+        stored = decode_json(encode_json(value, f"user attr {key!r}"))
+        self._backend.set_user_attr(self, key, stored)
+        self._user_attrs[key] = stored
+
+    def freeze(
+        self,
+        state: TrialState = TrialState.RUNNING,
+        value: float | None = None,
+        *,
+        error: str | None = None,
+        interrupted: bool = False,
+        finished: float | None = None,
+    ) -> FrozenTrial:
+        """This trial's record as it stands, or as it will be stored once finished as given."""
+        record = self._record
+        return FrozenTrial(
+            number=record.number,
+            trial_id=record.trial_id,
+            sample_id=record.sample_id,
+            round=record.round,
+            params=dict(record.params),
+            state=state,
+            value=value,
+            curve=self.curve,
+            error=error,
+            interrupted=interrupted,
+            started=record.started,
+            finished=finished,
+            user_attrs=self.user_attrs,
+            parent=record.parent,
+        )
+
+    def _close(self) -> None:
+        """Called by ``Study.tell``: the trial takes no more reports."""
+        self._finished = True
+
+    def _check_running(self) -> None:
+        if self._finished:
+            raise StorageError(f"trial {self.number} is finished: it takes no more reports")
+
+    def __repr__(self) -> str:
+        return f"Trial(number={self.number}, params={self.params!r})"
+
+
+class LocalBackend:
+    """The in-process backend: a trial's calls go straight to the study's store."""
+
+    def __init__(self, study: Study) -> None:
+        self._study = study
+
+    def report(self, trial: Trial, epoch: int, metrics: dict[str, float]) -> None:
+        self._study.storage.report(trial.trial_id, epoch, metrics)
+
+    def should_prune(self, trial: Trial, epoch: int) -> bool:
+        pruner = self._study.pruner
+        if pruner is None:
+            return False
+        return bool(pruner.should_prune(self._study.trials, trial.freeze(), epoch))
+
+    def checkpoint(self, trial: Trial, epoch: int, state: bytes) -> None:
+        self._study.storage.save_checkpoint(trial.trial_id, epoch, state)
+
+    def restore(self, trial: Trial, epoch: int | None) -> bytes | None:
+        return self._study.restore_checkpoint(trial, epoch)
+
+    def set_user_attr(self, trial: Trial, key: str, value: Any) -> None:
+        self._study.storage.set_trial_user_attr(trial.trial_id, key, value)
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round of a study: its space, where it came from, and its sampler.
+
+    ``box`` is ``None`` for a space the user gave (round 1, or a space passed later); a zoomed round
+    has the ``Box`` it was cut from, in the unit coordinates of its base round's space.
+    """
+
+    index: int
+    space: Space
+    box: Box | None
+    sampler: str
+    created: float
+
+    @classmethod
+    def from_record(cls, record: RoundRecord) -> Round:
+        box = None if record.box is None else Box.from_dict(record.box)
+        return cls(record.index, space_from_dict(record.space), box, record.sampler, record.created)
+
+    @property
+    def zoomed(self) -> bool:
+        return self.box is not None
+
+
+@dataclass
+class _Pending:
+    """A draw to run again: params of its interrupted runs, and their trial ids (newest first)."""
+
+    params: dict[str, Any]
+    resumes: list[int]
+
+
+class Study:
+    """The trials of one tuning run, in a store. Same ``name`` and ``storage`` reopens it.
+
+    Args:
+        name: unique within the store.
+        storage: a URL (``"sqlite:///tunery.db"``, ``":memory:"``), a path or a ``BaseStorage``.
+        direction: ``"maximize"`` (default for a new study) or ``"minimize"``.
+        seed: the seed of every draw (default 0 for a new study).
+        metric: the metric the objective returns and pruners watch (default ``"val_accuracy"``).
+        sampler: ``"random"``, ``"grid"``, ``"sobol"`` or a ``Sampler``; used for new rounds.
+        pruner: an object with ``should_prune(study_trials, trial, epoch)``; ``None`` never prunes.
+
+    ``direction``, ``seed`` and ``metric`` are fixed when the study is created; reopening it with a
+    different value raises ``ConfigError`` (leave them out to take the stored ones).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        storage: str | PathLike[str] | BaseStorage = DEFAULT_STORAGE,
+        direction: str | None = None,
+        seed: int | None = None,
+        *,
+        metric: str | None = None,
+        sampler: str | Sampler = "random",
+        pruner: Pruner | None = None,
+    ) -> None:
+        self.storage = get_storage(storage)
+        if direction is not None:
+            check_direction(direction)
+        info = self.storage.open_study(
+            name,
+            direction=direction or "maximize",
+            seed=0 if seed is None else seed,
+            metric=metric or "val_accuracy",
+        )
+        for field, given, stored in (
+            ("direction", direction, info.direction),
+            ("seed", seed, info.seed),
+            ("metric", metric, info.metric),
+        ):
+            if given is not None and given != stored:
+                raise ConfigError(field, given, f"{stored!r}, as study {name!r} was created with")
+        self.name = name
+        self.study_id = info.study_id
+        self.direction = info.direction
+        self.seed = info.seed
+        self.metric = info.metric
+        self.sampler = _check_sampler(sampler)
+        self.pruner = _check_pruner(pruner)
+        self._backend = LocalBackend(self)
+        self._lock = threading.RLock()
+        self._rounds = [Round.from_record(r) for r in self.storage.get_rounds(self.study_id)]
+        self._samplers: dict[int, Sampler] = {}
+        self._running = False  # set by the first ask: this process is now the study's writer
+        self._pending: dict[int, _Pending] = {}
+        self._next_sample = 0
+        self._live: dict[int, Trial] = {}
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        """Every trial, in number order (read from the store: other processes see them too)."""
+        return self.storage.get_all_trials(self.study_id)
+
+    def get_trials(self, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
+        """The trials in ``states`` (all when None), in number order."""
+        return self.storage.get_all_trials(self.study_id, states=states)
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        """The best COMPLETE trial by the study's direction (the first one on a tie)."""
+        complete = self.get_trials([TrialState.COMPLETE])
+        if not complete:
+            raise ConfigError(
+                "best_trial", f"{len(self.trials)} trials, none COMPLETE", "a COMPLETE trial"
+            )
+        pick = max if self.direction == "maximize" else min
+        return pick(complete, key=lambda trial: _value(trial))
+
+    @property
+    def best_value(self) -> float:
+        return _value(self.best_trial)
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return dict(self.best_trial.params)
+
+    @property
+    def rounds(self) -> list[Round]:
+        """The rounds so far, first to last (read from the store)."""
+        return [Round.from_record(r) for r in self.storage.get_rounds(self.study_id)]
+
+    @property
+    def space(self) -> Space:
+        """The current round's space (re-read from the store unless this process runs the study)."""
+        if not self._running:
+            self._rounds = self.rounds
+        if not self._rounds:
+            raise ConfigError("space", None, f"a search space (study {self.name!r} has none yet)")
+        return dict(self._rounds[-1].space)
+
+    def __repr__(self) -> str:
+        return f"Study({self.name!r}, {self.storage.url!r}, direction={self.direction!r})"
+
+    def close(self) -> None:
+        """Close the store (and give up running the study); the study's data stays in it."""
+        self.storage.close()
+
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- ask and tell ----------------------------------------------------------------------------
+
+    def ask(
+        self,
+        space: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        parent: tuple[int, int] | None = None,
+    ) -> Trial:
+        """Start the next trial (RUNNING, stored) and return its live handle.
+
+        Re-queued draws of interrupted trials come first, then the next draw of the round's
+        sampler. ``space`` different from the study's starts a new round with it. ``params`` runs
+        given params instead of a draw (``sample_id`` None), e.g. a branch of trial ``parent =
+        (number, epoch)``.
+        """
+        with self._lock:
+            self._prepare(space)
+            current = self._rounds[-1]
+            resumes: Sequence[int] = ()
+            if params is not None:
+                sample_id, values = None, _check_params(params)
+            elif self._pending:
+                sample_id = min(self._pending)
+                entry = self._pending.pop(sample_id)
+                values, resumes = entry.params, entry.resumes
+            else:
+                sample_id, self._next_sample = self._next_sample, self._next_sample + 1
+                values = self._draw(current, sample_id)
+            record = self.storage.create_trial(
+                self.study_id,
+                round=current.index,
+                sample_id=sample_id,
+                params=values,
+                parent=_check_parent(parent),
+            )
+            trial = Trial(record, self._backend, metric=self.metric, resumes=resumes)
+            self._live[trial.number] = trial
+            return trial
+
+    def tell(
+        self,
+        trial: Trial | int,
+        value: float | None = None,
+        state: TrialState | None = None,
+        error: str | None = None,
+        *,
+        interrupted: bool = False,
+    ) -> FrozenTrial:
+        """Finish a trial; it is committed to the store when this returns.
+
+        Without ``state``: a finite ``value`` is COMPLETE, NaN or inf DIVERGED. A PRUNED trial
+        without ``value`` takes the last reported value of the study's metric. ``interrupted``
+        marks a trial stopped from outside (Ctrl-C): FAILED, not counted, its draw re-queued.
+        """
+        with self._lock:
+            live = self._live_trial(trial)
+            if interrupted and state not in (None, TrialState.FAILED):
+                raise ConfigError("state", state, "FAILED (or None) for an interrupted trial")
+            final_state, final_value = (
+                (TrialState.FAILED, None) if interrupted else _resolve(live, value, state)
+            )
+            finished = self.storage.finish_trial(
+                live.trial_id,
+                state=final_state,
+                value=final_value,
+                error=error,
+                interrupted=interrupted,
+            )
+            del self._live[live.number]
+            live._close()
+            if interrupted:
+                self._requeue(live.freeze(), live.resumes)
+            return live.freeze(
+                final_state,
+                clean_value(final_value),
+                error=error,
+                interrupted=interrupted,
+                finished=finished,
+            )
+
+    # -- rounds ----------------------------------------------------------------------------------
+
+    def zoom(self, top: float | int = 0.1, min_top: int = 3, margin: float = 0.1) -> Round:
+        """Add the next round: the current space narrowed around the best COMPLETE trials.
+
+        Uses the trials of ALL rounds whose params lie in the base space (the latest space the
+        user gave); see ``tunery.space.zoom`` for ``top``, ``min_top`` and ``margin``.
+        """
+        with self._lock:
+            if not self._rounds:
+                self._rounds = self.rounds
+            if not self._rounds:
+                raise ConfigError(
+                    "space", None, f"a search space (study {self.name!r} has none yet)"
+                )
+            base = next(r for r in reversed(self._rounds) if not r.zoomed)
+            scored = [
+                (t.params, t.value)
+                for t in self.get_trials([TrialState.COMPLETE])
+                if _fits(base.space, t.params)
+            ]
+            narrowed, box = zoom(
+                self._rounds[-1].space,
+                scored,
+                maximize=self.direction == "maximize",
+                top=top,
+                min_top=min_top,
+                margin=margin,
+                base=base.space,
+            )
+            return self._add_round(narrowed, box)
+
+    def _add_round(self, space: Space, box: Box | None) -> Round:
+        record = self.storage.add_round(
+            self.study_id,
+            space=space_to_dict(space),
+            box=None if box is None else box.to_dict(),
+            sampler=self.sampler.name,
+        )
+        self._rounds.append(Round.from_record(record))
+        # A new round starts its own sequence of draws; interrupted draws of older rounds are
+        # not re-run (their space is gone), so fresh trials make up for them.
+        self._pending, self._next_sample = {}, 0
+        return self._rounds[-1]
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def caviar(
+        self,
+        objective: Callable[[Trial], Any],
+        space: Mapping[str, Any] | None = None,
+        n_trials: int | None = None,
+        workers: int = 1,
+        rounds: int = 1,
+        trials_per_round: int | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> Study:
+        """Run trials until the study holds ``n_trials`` finished ones (see the module docstring).
+
+        With ``rounds > 1`` the study zooms after every ``trials_per_round`` (default
+        ``n_trials // rounds``) finished trials. ``callbacks`` are called as
+        ``callback(study, frozen_trial)`` after each trial. Returns the study.
+        """
+        if not callable(objective):
+            raise ConfigError("objective", objective, "a function objective(trial) -> float")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError("workers", workers, "an int >= 1")
+        targets = _round_targets(n_trials, rounds, trials_per_round)
+        hooks = _check_callbacks(callbacks)
+        with self._lock:
+            self._prepare(space)
+            stage = self._stage(len(targets))
+        for index in range(stage, len(targets)):
+            execute(self, objective, target=targets[index], workers=workers, callbacks=hooks)
+            if index + 1 < len(targets):
+                self.zoom()
+        return self
+
+    def count_done(self) -> int:
+        """Finished trials that count toward ``n_trials`` (all but the interrupted ones)."""
+        return sum(1 for t in self.trials if t.state.is_finished() and not t.interrupted)
+
+    def _stage(self, n_stages: int) -> int:
+        """Which of ``caviar``'s rounds the study is in: zoomed rounds since the base round."""
+        since_base = 0
+        for round_ in reversed(self._rounds):
+            if not round_.zoomed:
+                break
+            since_base += 1
+        return min(since_base, n_stages - 1)
+
+    def _prepare(self, space: Mapping[str, Any] | None) -> None:
+        """Become the study's writer (once) and make sure the current round fits ``space``."""
+        if not self._running:
+            # One writer per study: once we hold the study, trials RUNNING belong to a dead process.
+            self.storage.claim_study(self.study_id)
+            self.storage.fail_running_trials(self.study_id, INTERRUPTED)
+            self._rounds = self.rounds
+            self._running = True
+            self._scan_round()
+        if space is not None:
+            self._adopt(validate_space(space))
+        if not self._rounds:
+            raise ConfigError("space", None, f"a search space (study {self.name!r} has none yet)")
+
+    def _adopt(self, space: Space) -> None:
+        """Keep the current round if ``space`` is its space or its base's; else start a round."""
+        if self._rounds:
+            base = next(r for r in reversed(self._rounds) if not r.zoomed)
+            if space in (self._rounds[-1].space, base.space):
+                return
+        self._add_round(space, None)
+
+    def _scan_round(self) -> None:
+        """Rebuild the queue of interrupted draws and the next fresh draw of the current round."""
+        self._pending, self._next_sample = {}, 0
+        if not self._rounds:
+            return
+        index = self._rounds[-1].index
+        drawn = [t for t in self.trials if t.round == index and t.sample_id is not None]
+        self._next_sample = max((t.sample_id or 0 for t in drawn), default=-1) + 1
+        settled = {t.sample_id for t in drawn if not t.interrupted}
+        for trial in drawn:
+            if trial.interrupted and trial.sample_id not in settled:
+                self._requeue(trial, ())
+
+    def _requeue(self, trial: FrozenTrial, earlier: Sequence[int]) -> None:
+        if trial.sample_id is None or not self._rounds or trial.round != self._rounds[-1].index:
+            return
+        entry = self._pending.setdefault(trial.sample_id, _Pending(dict(trial.params), []))
+        entry.resumes[:0] = [trial.trial_id, *earlier]
+        entry.resumes[:] = list(dict.fromkeys(entry.resumes))
+
+    def _draw(self, round_: Round, sample_id: int) -> dict[str, Any]:
+        sampler = self._samplers.get(round_.index)
+        if sampler is None:
+            same = round_.sampler == self.sampler.name
+            sampler = self.sampler if same else make_sampler(round_.sampler)
+            self._samplers[round_.index] = sampler
+        return sample_params(sampler, round_.space, round_seed(self.seed, round_.index), sample_id)
+
+    def _live_trial(self, trial: Trial | int) -> Trial:
+        number = trial.number if isinstance(trial, Trial) else trial
+        live = self._live.get(number) if isinstance(number, int) else None
+        if live is None or (isinstance(trial, Trial) and live is not trial):
+            raise ConfigError("trial", trial, "a RUNNING trial asked by this study")
+        return live
+
+    def restore_checkpoint(self, trial: Trial, epoch: int | None) -> bytes | None:
+        """The checkpoint ``Trial.restore`` finds: its own, its interrupted runs', its parent's."""
+        own = self.storage.load_checkpoint(trial.trial_id, epoch)
+        if own is not None:
+            return own[1]
+        for earlier in trial.resumes:
+            found = self.storage.load_checkpoint(earlier, epoch)
+            if found is not None:
+                return found[1]
+        if trial.parent is not None:
+            number, at = trial.parent
+            if epoch is None or epoch <= at:
+                parent_id = self.storage.get_trial_id(self.study_id, number)
+                found = self.storage.load_checkpoint(parent_id, at if epoch is None else epoch)
+                if found is not None:
+                    return found[1]
+        return None
+
+    # -- export ----------------------------------------------------------------------------------
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat dict per trial: number, round, state, value, ..., ``params_<name>``."""
+        trials = self.trials
+        params = _union(t.params for t in trials)
+        attrs = _union(t.user_attrs for t in trials)
+        return [
+            {
+                "number": t.number,
+                "round": t.round,
+                "sample_id": t.sample_id,
+                "state": t.state.name,
+                "value": t.value,
+                "interrupted": t.interrupted,
+                "started": t.started,
+                "finished": t.finished,
+                "duration": t.duration,
+                "parent": None if t.parent is None else f"{t.parent[0]}@{t.parent[1]}",
+                **{f"params_{name}": t.params.get(name) for name in params},
+                **{f"user_attrs_{name}": t.user_attrs.get(name) for name in attrs},
+            }
+            for t in trials
+        ]
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The trials as a pandas DataFrame, one row per trial (columns as ``rows()``)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "Study.to_dataframe needs pandas: pip install pandas (or use study.export_csv)"
+            ) from None
+        return pd.DataFrame(self.rows())
+
+    def export_csv(
+        self, path: str | PathLike[str], curves_path: str | PathLike[str] | None = None
+    ) -> None:
+        """Write one row per trial to ``path``; with ``curves_path``, one row per trial and epoch.
+
+        The curves file has columns ``number, epoch`` and one column per metric.
+        """
+        rows = self.rows()
+        columns = list(rows[0]) if rows else ["number", "round", "sample_id", "state", "value"]
+        _write_csv(Path(path), columns, rows)
+        if curves_path is not None:
+            trials = self.trials
+            metrics = _union(row for t in trials for row in t.curve.values())
+            curve_rows = [
+                {"number": t.number, "epoch": epoch, **t.curve[epoch]}
+                for t in trials
+                for epoch in sorted(t.curve)
+            ]
+            _write_csv(Path(curves_path), ["number", "epoch", *metrics], curve_rows)
+
+
+def load_study(
+    name: str, storage: str | PathLike[str] | BaseStorage = DEFAULT_STORAGE, **options: Any
+) -> Study:
+    """Open an existing study (``ConfigError`` naming the studies there if it does not exist)."""
+    store = get_storage(storage)
+    if store.get_study(name) is None:
+        names = [summary.study.name for summary in store.list_studies()]
+        raise ConfigError("study", name, f"the name of a study in {store.url} (found {names})")
+    return Study(name, store, **options)
+
+
+def list_studies(
+    storage: str | PathLike[str] | BaseStorage = DEFAULT_STORAGE,
+) -> list[StudySummary]:
+    """Every study in the store, with its trial counts by state and its best value."""
+    return get_storage(storage).list_studies()
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def round_seed(seed: int, index: int) -> int:
+    """The sampler seed of round ``index``: the study seed for round 1, a derived one after it.
+
+    Without it every round would replay round 1's unit points, squeezed into the narrower box.
+    """
+    if index == 1:
+        return seed
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def _round_targets(n_trials: Any, rounds: Any, trials_per_round: Any) -> list[int]:
+    """The cumulative number of finished trials at which each round of ``caviar`` ends."""
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ConfigError("rounds", rounds, "an int >= 1")
+    for field, value in (("n_trials", n_trials), ("trials_per_round", trials_per_round)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ConfigError(field, value, "an int >= 1")
+    if n_trials is None:
+        if trials_per_round is None:
+            raise ConfigError("n_trials", None, "an int >= 1 (or trials_per_round)")
+        n_trials = rounds * trials_per_round
+    per_round = trials_per_round or n_trials // rounds
+    if per_round < 1:
+        raise ConfigError("n_trials", n_trials, f"at least one trial per round ({rounds} rounds)")
+    return [min(n_trials, per_round * (k + 1)) for k in range(rounds - 1)] + [n_trials]
+
+
+def _check_sampler(sampler: Any) -> Sampler:
+    if isinstance(sampler, Sampler):
+        return sampler
+    if isinstance(sampler, str):
+        return make_sampler(sampler)
+    raise ConfigError("sampler", sampler, "a sampler name ('random', 'grid', 'sobol') or a Sampler")
+
+
+def _check_pruner(pruner: Any) -> Pruner | None:
+    if pruner is not None and not callable(getattr(pruner, "should_prune", None)):
+        raise ConfigError(
+            "pruner", pruner, "None or an object with should_prune(trials, trial, epoch)"
+        )
+    return pruner  # type: ignore[no-any-return]
+
+
+def _check_callbacks(callbacks: Any) -> tuple[Callback, ...]:
+    if not isinstance(callbacks, Iterable) or isinstance(callbacks, str):
+        raise ConfigError("callbacks", callbacks, "a list of functions callback(study, trial)")
+    hooks = tuple(callbacks)
+    for hook in hooks:
+        if not callable(hook):
+            raise ConfigError("callbacks", hook, "functions callback(study, trial)")
+    return hooks
+
+
+def _check_params(params: Any) -> dict[str, Any]:
+    if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+        raise ConfigError("params", params, "a mapping of parameter names to values")
+    return dict(params)
+
+
+def _check_parent(parent: Any) -> tuple[int, int] | None:
+    if parent is None:
+        return None
+    if (
+        not isinstance(parent, tuple)
+        or len(parent) != 2
+        or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in parent)
+    ):
+        raise ConfigError("parent", parent, "None or (trial number, epoch), both ints >= 0")
+    return (parent[0], parent[1])
+
+
+def _as_real(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(field, value, "a real number")
+    return float(value)
+
+
+def _resolve(trial: Trial, value: Any, state: Any) -> tuple[TrialState, float | None]:
+    """The state and value to store, from what ``tell`` was given."""
+    number = None if value is None else _as_real(value, "value")
+    if state is None:
+        if number is None:
+            raise ConfigError("value", value, "a number (or a state such as TrialState.FAILED)")
+        return (TrialState.COMPLETE if math.isfinite(number) else TrialState.DIVERGED), number
+    if state not in set(TrialState) or not TrialState(state).is_finished():
+        raise ConfigError(
+            "state", state, "a finished TrialState (COMPLETE, PRUNED, FAILED, DIVERGED)"
+        )
+    final = TrialState(state)
+    if final is TrialState.COMPLETE and (number is None or not math.isfinite(number)):
+        raise ConfigError("value", value, "a finite number for a COMPLETE trial")
+    if final is TrialState.PRUNED and number is None:
+        number = trial.last()
+    return final, number
+
+
+def _value(trial: FrozenTrial) -> float:
+    # COMPLETE trials always have a finite value (tell checks it).
+    return float(trial.value if trial.value is not None else math.nan)
+
+
+def _fits(space: Space, params: Mapping[str, Any]) -> bool:
+    return set(params) == set(space) and all(space[n].contains(v) for n, v in params.items())
+
+
+def _union(mappings: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Keys of all mappings, in order of first appearance."""
+    return list(dict.fromkeys(key for mapping in mappings for key in mapping))
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
