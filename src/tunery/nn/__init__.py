@@ -11,21 +11,37 @@ from tunery.nn.gradcheck import (
 from tunery.nn.layers import NO_INPUT_GRAD, Dense, Dropout, ReLU, Sigmoid, Softmax, Tanh
 from tunery.nn.losses import one_hot, softmax, softmax_cross_entropy
 from tunery.nn.model import MLP
+from tunery.nn.optimizers import GD, Adam, Momentum, Optimizer, RMSprop, make_optimizer
+from tunery.nn.schedules import Schedule, make_schedule
+from tunery.nn.train import EpochMetrics, History, StopTraining, Trainer, fit
 
 __all__ = [
+    "GD",
     "MLP",
     "NO_INPUT_GRAD",
+    "Adam",
     "Array",
     "BatchNorm",
     "Dense",
     "Dropout",
+    "EpochMetrics",
+    "History",
     "Layer",
+    "Momentum",
+    "Optimizer",
+    "RMSprop",
     "ReLU",
+    "Schedule",
     "Sigmoid",
     "Softmax",
+    "StopTraining",
     "Tanh",
+    "Trainer",
     "check_layer_gradients",
     "check_model_gradients",
+    "fit",
+    "make_optimizer",
+    "make_schedule",
     "numerical_gradient",
     "one_hot",
     "relative_error",
