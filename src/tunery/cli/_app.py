@@ -1,0 +1,18 @@
+"""The shared click group and consoles."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+
+console = Console()
+console_err = Console(stderr=True)
+
+
+@click.group(
+    name="tunery",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(package_name="tunery")
+def app() -> None:
+    """Tune deep networks the way the course teaches: random, on the right scale, coarse to fine."""

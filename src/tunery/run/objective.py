@@ -1,0 +1,320 @@
+"""The built-in objective: train the engine's MLP from a config's fixed settings and trial params.
+
+    objective = TrainerObjective(load_config("tune.toml"))
+    study.caviar(objective, config.space, n_trials=config.run.trials)
+
+Per trial it builds ``MLP([D, *hidden, C])`` and a ``Trainer`` (``TorchTrainer``, the PyTorch
+twin, when ``model.backend = "torch"``), trains ``config.epochs`` epochs and after each one reports
+``loss``, ``train_accuracy``, ``val_accuracy`` and ``lr``, then asks ``trial.should_prune()``
+(raising ``tunery.Pruned`` when told). A NaN or inf cost reports that ``loss`` and raises
+``tunery.Diverged``. At the end it records the test accuracy as the user attribute
+``test_accuracy`` and returns the last epoch's value of ``config.study.metric``.
+
+The dataset is loaded once per process and kept on the objective (not pickled: a process pool's
+workers each load their own). With ``run.checkpoint_every = N`` the trainer is checkpointed every
+``N`` epochs, and a trial re-run after a crash resumes from its predecessor's last checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from tunery._exceptions import ConfigError, Pruned
+from tunery.config import ModelSection, TuneConfig, trial_model
+from tunery.data import Dataset, load_dataset
+from tunery.nn.model import MLP
+from tunery.nn.train import EpochMetrics, Trainer
+
+if TYPE_CHECKING:
+    from tunery.pruners import ASHAPruner, MedianPruner
+    from tunery.run._sequential import Callback
+    from tunery.study import Study, Trial
+
+__all__ = [
+    "TEST_ACCURACY",
+    "TrainerObjective",
+    "build_model",
+    "build_trainer",
+    "load_config_dataset",
+    "make_config_pruner",
+    "open_study",
+    "run_study",
+    "trial_settings",
+]
+
+TEST_ACCURACY = "test_accuracy"
+"""The user attribute that holds a finished trial's test accuracy."""
+
+EpochCallback = Callable[[EpochMetrics], bool | None]
+
+
+def trial_settings(config: TuneConfig, params: Mapping[str, Any]) -> ModelSection:
+    """The fixed ``[model]`` with the trial's params put in (and ``epochs`` = ``config.epochs``)."""
+    return replace(trial_model(config.model, params), epochs=config.epochs)
+
+
+def load_config_dataset(config: TuneConfig) -> Dataset:
+    """``load_dataset`` with the config's ``[data]`` section."""
+    data = config.data
+    return load_dataset(
+        data.source,
+        classes=data.classes,
+        normalize=data.normalize,
+        seed=data.seed,
+        val_fraction=data.val_fraction,
+        test_fraction=data.test_fraction,
+        image_size=data.image_size,
+    )
+
+
+def build_model(settings: ModelSection, dataset: Dataset) -> MLP:
+    """``MLP([D, *settings.layers, C])`` for ``dataset``: rows ``(N, D)``, ``C`` classes."""
+    sizes = [dataset.num_features, *settings.layers, dataset.num_classes]
+    return MLP(
+        sizes,
+        batchnorm=settings.batchnorm,
+        activation=settings.activation,
+        keep_prob=settings.keep_prob,
+        seed=settings.seed,
+    )
+
+
+def build_trainer(
+    config: TuneConfig,
+    params: Mapping[str, Any],
+    dataset: Dataset | None = None,
+    *,
+    callback: EpochCallback | None = None,
+) -> Trainer:
+    """A ready trainer for one trial: model, optimizer, schedule and data, not yet trained.
+
+    ``dataset`` defaults to loading ``config.data``. The trainer raises ``tunery.Diverged`` on a
+    NaN or inf cost. With ``model.backend = "torch"`` it is a ``tunery.nn.torch.TorchTrainer``,
+    which has the same methods (it is not a subclass, hence the ``Any`` inside).
+    """
+    settings = trial_settings(config, params)
+    data = load_config_dataset(config) if dataset is None else dataset
+    trainer_class: Any = Trainer
+    if settings.backend == "torch":
+        trainer_class = _torch_trainer_class()
+    trainer: Trainer = trainer_class(
+        build_model(settings, data),
+        settings.make_optimizer(),
+        data.X_train,
+        data.y_train,
+        X_val=data.X_val,
+        y_val=data.y_val,
+        batch_size=settings.batch_size,
+        l2=settings.l2,
+        schedule=settings.schedule(),
+        seed=settings.seed,
+        callback=callback,
+        raise_on_divergence=True,
+    )
+    return trainer
+
+
+def _torch_trainer_class() -> type[Any]:
+    try:
+        from tunery.nn.torch import TorchTrainer
+    except ImportError:
+        expected = "'numpy' (PyTorch is not installed: pip install 'tunery[torch]')"
+        raise ConfigError("model.backend", "torch", expected) from None
+    return TorchTrainer
+
+
+class TrainerObjective:
+    """``objective(trial) -> float`` for ``Study.caviar``: trains one network per trial.
+
+    Picklable: the config travels, the dataset does not (each process loads it once, on first use).
+    """
+
+    def __init__(self, config: TuneConfig) -> None:
+        if not isinstance(config, TuneConfig):
+            raise ConfigError("config", config, "a tunery.config.TuneConfig")
+        self.config = config
+        self._dataset: Dataset | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"config": self.config}
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        self.config = state["config"]
+        self._dataset = None
+
+    @property
+    def dataset(self) -> Dataset:
+        """The config's dataset, loaded on first use and kept for this process."""
+        if self._dataset is None:
+            self._dataset = load_config_dataset(self.config)
+        return self._dataset
+
+    def __call__(self, trial: Trial) -> float:
+        # One BLAS thread per trial: parallelism comes from the workers. With more, OpenBLAS's
+        # threads fight over the cores for the optimizer's small vector updates (axpy), which then
+        # run ten times slower on a busy 2-core machine.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._train(trial)
+
+    def _train(self, trial: Trial) -> float:
+        reporter = _Reporter(trial, self.config.epochs, self.config.run.checkpoint_every)
+        trainer = build_trainer(self.config, trial.params, self.dataset, callback=reporter)
+        reporter.trainer = trainer
+        _resume(trial, trainer, trial_settings(self.config, trial.params))
+        remaining = self.config.epochs - trainer.epoch
+        if remaining > 0:
+            trainer.run(remaining)  # raises Pruned (from the callback) or Diverged
+        data = self.dataset
+        accuracy = float(np.mean(trainer.model.predict(data.X_test) == data.y_test))
+        trial.set_user_attr(TEST_ACCURACY, accuracy)
+        return _final(trainer, self.config.study.metric)
+
+    def __repr__(self) -> str:
+        return f"TrainerObjective(study={self.config.study.name!r})"
+
+
+class _Reporter:
+    """The trainer's per-epoch callback: report, checkpoint, ask the pruner."""
+
+    def __init__(self, trial: Trial, epochs: int, checkpoint_every: int) -> None:
+        self.trial = trial
+        self.epochs = epochs
+        self.checkpoint_every = checkpoint_every
+        self.trainer: Trainer | None = None
+
+    def __call__(self, metrics: EpochMetrics) -> None:
+        if metrics.diverged:
+            # Only the loss: NaN accuracies would read as (terrible) values to a pruner.
+            self.trial.report(metrics.epoch, loss=metrics.cost)
+            return  # the trainer raises Diverged next
+        self.trial.report(metrics.epoch, **_reported(metrics))
+        every = self.checkpoint_every
+        if every and metrics.epoch % every == 0 and self.trainer is not None:
+            self.trial.checkpoint(self.trainer.to_bytes(), metrics.epoch)
+        # After the last epoch there is nothing left to save: the trial completes.
+        if metrics.epoch < self.epochs and self.trial.should_prune():
+            raise Pruned(f"trial {self.trial.number} pruned at epoch {metrics.epoch}")
+
+
+def _reported(metrics: EpochMetrics) -> dict[str, float]:
+    reported = {"loss": metrics.cost, "train_accuracy": metrics.train_accuracy, "lr": metrics.lr}
+    if metrics.val_accuracy is not None:
+        reported["val_accuracy"] = metrics.val_accuracy
+    return reported
+
+
+def _resume(trial: Trial, trainer: Trainer, settings: ModelSection) -> None:
+    """Continue from the checkpoint ``trial.restore()`` finds (an interrupted run of the draw).
+
+    The trial's own hyperparameters are put back after loading (a branched trial keeps its new
+    ones), and the epochs the checkpoint holds are reported again, so the trial's curve is whole.
+    """
+    restore = getattr(trainer, "restore", None)  # the PyTorch twin keeps no checkpoints
+    blob = trial.restore() if restore is not None else None
+    if blob is None or restore is None:
+        return
+    restore(blob)
+    trainer.set_hyperparameters(
+        **settings.optimizer_hyperparameters(), l2=settings.l2, batch_size=settings.batch_size
+    )
+    reported = trial.curve
+    for metrics in trainer.history:
+        if metrics.epoch not in reported and not metrics.diverged:
+            trial.report(metrics.epoch, **_reported(metrics))
+
+
+def _final(trainer: Trainer, metric: str) -> float:
+    last = trainer.history[-1]
+    values = {"loss": last.cost, "train_accuracy": last.train_accuracy}
+    values["val_accuracy"] = math.nan if last.val_accuracy is None else last.val_accuracy
+    return float(values[metric])
+
+
+# --------------------------------------------------------------------------------------------------
+# Running a config
+
+
+def make_config_pruner(config: TuneConfig) -> MedianPruner | ASHAPruner | None:
+    """``[run].pruner`` with its options, watching the study's metric and direction.
+
+    ASHA's last rung stays below the epoch budget unless ``pruner_options`` says otherwise.
+    """
+    from tunery.pruners import make_pruner
+
+    options = dict(config.run.pruner_options)
+    if config.run.pruner == "asha":
+        options.setdefault("max_epochs", config.epochs)
+    with _under("run.pruner_options"):
+        pruner = make_pruner(config.run.pruner, **options)
+    if pruner is None:
+        return None
+    return pruner.bind(metric=config.study.metric, direction=config.study.direction)
+
+
+def open_study(config: TuneConfig) -> Study:
+    """The config's study (created, or reopened to continue), with its sampler and pruner."""
+    from tunery.study import Study
+
+    return Study(
+        config.study.name,
+        config.study.storage,
+        direction=config.study.direction,
+        seed=config.study.seed,
+        metric=config.study.metric,
+        sampler=config.run.sampler,
+        pruner=make_config_pruner(config),
+    )
+
+
+def run_study(
+    config: TuneConfig,
+    study: Study | None = None,
+    objective: Callable[[Trial], Any] | None = None,
+    *,
+    callbacks: Sequence[Callback] = (),
+) -> Study:
+    """Run the config's search: ``run.rounds`` rounds of ``Study.caviar``, zooming between them.
+
+    Continues a study that already has trials: finished trials count toward ``run.trials`` and
+    are never re-run, and a study already zoomed goes on in its latest round. The zoom keeps the
+    best ``run.top`` of the COMPLETE trials and widens their box by ``run.margin``.
+    """
+    study = open_study(config) if study is None else study
+    objective = TrainerObjective(config) if objective is None else objective
+    targets = config.run.round_targets()
+    for index in range(_stage(study, len(targets)), len(targets)):
+        study.caviar(
+            objective,
+            config.space,
+            n_trials=targets[index],
+            workers=config.run.workers,
+            callbacks=callbacks,
+        )
+        if index + 1 < len(targets):
+            study.zoom(top=config.run.top, margin=config.run.margin)
+    return study
+
+
+def _stage(study: Study, n_rounds: int) -> int:
+    """Which of the config's rounds the study is in: zoomed rounds since the last given space."""
+    since_base = 0
+    for round_ in reversed(study.rounds):
+        if not round_.zoomed:
+            break
+        since_base += 1
+    return min(since_base, n_rounds - 1)
+
+
+@contextmanager
+def _under(where: str) -> Iterator[None]:
+    try:
+        yield
+    except ConfigError as error:
+        raise ConfigError(where, error.value, error.expected) from None
