@@ -1,0 +1,663 @@
+"""``tunery train`` and ``tunery predict``: train a network with a live progress bar, then use it.
+
+``train`` loads the data (``tunery.data.load_dataset``), builds ``MLP([D, *layers, C])``, trains it
+with the NumPy engine (or its PyTorch twin), shows cost and accuracies per epoch, and writes a run
+folder (``tunery.runs``) with the model, ``history.json``, ``metrics.json`` and ``curve.png``.
+``predict`` reads such a folder and classifies photos.
+
+Every option is checked before any data is loaded, so a typo costs no time; a bad value is one
+line naming the option, the value and what was expected, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from threadpoolctl import threadpool_limits
+
+from tunery._exceptions import ConfigError
+from tunery.cli._app import app, console, console_err
+from tunery.data import NORMALIZE_KINDS, Dataset, load_dataset, load_images, parse_classes
+from tunery.nn import MLP
+from tunery.nn.optimizers import OPTIMIZERS, make_optimizer
+from tunery.nn.schedules import SCHEDULES, Schedule, make_schedule
+from tunery.nn.train import EpochMetrics, History, fit
+from tunery.report._curves import learning_curve, render_learning_curve
+from tunery.runs import CURVE_FILE, TrainedRun, load_run, new_run_dir, run_folder_name, save_run
+
+__all__ = ["TrainSettings", "parse_decay", "parse_layers", "predict", "train"]
+
+BACKENDS = ("numpy", "torch")
+# The course's usual starting points: plain and momentum steps need a larger rate than the
+# adaptive methods, whose steps are already about lr in size.
+DEFAULT_LR = {"gd": 0.01, "momentum": 0.01, "rmsprop": 0.001, "adam": 0.001}
+
+
+# -------------------------------------------------------------------------------- option parsing
+
+
+class FiniteFloat(click.FloatRange):
+    """A ``click.FloatRange`` that also refuses NaN and infinity (which compare as in range)."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    """``"25,12"`` → ``(25, 12)``; ``"none"`` or ``""`` → ``()`` (softmax regression)."""
+    cleaned = text.strip().lower()
+    if cleaned in ("", "none"):
+        return ()
+    expected = "hidden-layer sizes as integers >= 1 separated by commas, e.g. 25,12 (or none)"
+    sizes = []
+    for part in cleaned.split(","):
+        try:
+            size = int(part.strip())
+        except ValueError:
+            raise ConfigError("--layers", text, expected) from None
+        if size < 1:
+            raise ConfigError("--layers", text, expected)
+        sizes.append(size)
+    return tuple(sizes)
+
+
+def parse_decay(text: str) -> Schedule:
+    """``NAME[:V1[:V2]]`` → a ``Schedule``; values fill the schedule's options in order.
+
+    ``none``, ``inverse_time:RATE``, ``exponential:RATE``, ``inverse_sqrt:K``,
+    ``step:EVERY:FACTOR``; omitted values take the schedule's defaults.
+    """
+    name, *values = (part.strip() for part in text.split(":"))
+    kind = SCHEDULES.get(name.lower().replace("-", "_"))
+    if kind is None:
+        raise ConfigError("--decay", text, f"one of {', '.join(SCHEDULES)} (see --help)")
+    option_names = list(kind.options)
+    if len(values) > len(option_names):
+        expected = ":".join([name, *(option.upper() for option in option_names)])
+        raise ConfigError("--decay", text, f"at most {len(option_names)} values: {expected}")
+    options: dict[str, float] = {}
+    for option, value in zip(option_names, values, strict=False):
+        options[option] = _number(value, integer=kind.options[option].integer, text=text)
+    try:
+        return make_schedule(name, **options)
+    except ConfigError as error:
+        form = ":".join([name, *(option.upper() for option in option_names)])
+        expected = f"{form} with {error.field.upper()} {error.expected}"
+        raise ConfigError("--decay", text, expected) from None
+
+
+def _number(value: str, *, integer: bool, text: str) -> float:
+    try:
+        return int(value) if integer else float(value)
+    except ValueError:
+        kind = "an integer" if integer else "a number"
+        raise ConfigError("--decay", text, f"{kind} after ':', not {value!r}") from None
+
+
+class _Parsed(click.ParamType[Any]):
+    """A click type from a parser that raises ``ConfigError``: the error becomes a usage error."""
+
+    def __init__(self, name: str, parser: Callable[[str], Any]) -> None:
+        self.name = name
+        self.parser = parser
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value  # already converted (a default given as a value)
+        try:
+            return self.parser(value)
+        except ConfigError as error:
+            self.fail(f"expected {error.expected}, got {value!r}.", param, ctx)
+
+
+def _check_classes(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_classes(value)
+        except ConfigError as error:
+            raise click.BadParameter(f"expected {error.expected}.") from None
+    return value
+
+
+# -------------------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything ``train`` was asked for, validated; ``options()`` is what the run folder keeps."""
+
+    data: str
+    classes: str | None
+    layers: tuple[int, ...]
+    batchnorm: bool
+    optimizer: str
+    lr: float
+    beta: float | None
+    decay: Schedule
+    epochs: int
+    batch_size: int
+    l2: float
+    keep_prob: float
+    normalize: str
+    image_size: int
+    backend: str
+    threads: int
+    seed: int
+
+    def optimizer_hyperparameters(self) -> dict[str, float]:
+        """``make_optimizer``'s keywords: ``--beta`` is β for momentum/RMSprop, β1 for Adam."""
+        hyperparameters = {"lr": self.lr}
+        if self.beta is not None:
+            if self.optimizer == "gd":
+                expected = "no value with --optimizer gd (plain gradient descent has no β)"
+                raise ConfigError("--beta", self.beta, expected)
+            hyperparameters["beta1" if self.optimizer == "adam" else "beta"] = self.beta
+        return hyperparameters
+
+    def options(self) -> dict[str, Any]:
+        options = asdict(self)
+        options["layers"] = list(self.layers)
+        options["decay"] = self.decay.to_dict()
+        return options
+
+
+# ---------------------------------------------------------------------------------- train command
+
+_DECAY_HELP = (
+    "Learning-rate decay per epoch, NAME[:VALUES]: none; inverse_time[:RATE] (lr/(1+RATE·epoch), "
+    "default 1.0); exponential[:RATE] (lr·RATE^epoch, default 0.95); inverse_sqrt[:K] "
+    "(lr·K/√(epoch+1)); step[:EVERY[:FACTOR]] (lr·FACTOR every EVERY epochs, default 10:0.5)."
+)
+
+
+@app.command()
+@click.option(
+    "--data",
+    default="digits",
+    show_default=True,
+    help="'digits' (bundled 8×8 digits), a folder with one subfolder of photos per class, "
+    "a train_*.h5 file (test_*.h5 beside it) or a folder holding such a pair.",
+)
+@click.option(
+    "--classes",
+    callback=_check_classes,
+    help="Classes to keep, e.g. 0-5 or 0,2,4 (default: all).",
+)
+@click.option(
+    "--layers",
+    type=_Parsed("SIZES", parse_layers),
+    default="25,12",
+    show_default=True,
+    help="Hidden-layer sizes, comma-separated ('none' for softmax regression); the input and "
+    "output sizes come from the data.",
+)
+@click.option(
+    "--batchnorm/--no-batchnorm",
+    default=True,
+    show_default=True,
+    help="Batch normalization after every hidden Dense layer.",
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(list(OPTIMIZERS), case_sensitive=False),
+    default="adam",
+    show_default=True,
+)
+@click.option(
+    "--lr",
+    type=FiniteFloat(min=0, min_open=True),
+    help="Learning rate [default: 0.01 for gd and momentum, 0.001 for rmsprop and adam].",
+)
+@click.option(
+    "--beta",
+    type=FiniteFloat(min=0, max=1, max_open=True),
+    help="β of momentum and RMSprop, β1 of Adam, in [0, 1) [default: 0.9].",
+)
+@click.option(
+    "--decay",
+    type=_Parsed("SCHEDULE", parse_decay),
+    default="none",
+    show_default=True,
+    help=_DECAY_HELP,
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Passes over the training set.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Mini-batch size (a size >= the training set is batch gradient descent).",
+)
+@click.option(
+    "--l2",
+    type=FiniteFloat(min=0),
+    default=0.0,
+    show_default=True,
+    help="L2 regularization λ: the cost adds λ/(2m)·Σ‖W‖².",
+)
+@click.option(
+    "--keep-prob",
+    type=FiniteFloat(min=0, max=1, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Dropout keep probability of hidden units, in (0, 1]; 1 means no dropout.",
+)
+@click.option(
+    "--normalize",
+    type=click.Choice(list(NORMALIZE_KINDS)),
+    default="standardize",
+    show_default=True,
+    help="standardize: per-input mean and std of the training set; scale: only the division "
+    "that puts inputs in [0, 1] (pixels ÷ 255).",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Photos from a folder are resized to SIZE×SIZE RGB (SIZE²·3 inputs); not used for "
+    "the digits or .h5 files.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(list(BACKENDS)),
+    default="numpy",
+    show_default=True,
+    help="torch trains the same network with PyTorch (extra 'tunery[torch]'); the run is saved "
+    "in the same NumPy format either way.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Threads for the linear algebra (BLAS, or torch's). These networks are small: extra "
+    "threads mostly wait on each other, and on a busy machine they can make training many "
+    "times slower.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seeds the split, the initial weights, the mini-batches and dropout.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Folder that holds the run folders.",
+)
+@click.option(
+    "--name",
+    help="Name of this run's folder inside --out [default: TIMESTAMP-DATA-LAYERS]. An existing "
+    "folder with files is never overwritten: -2, -3... is appended.",
+)
+def train(
+    data: str,
+    classes: str | None,
+    layers: tuple[int, ...],
+    batchnorm: bool,
+    optimizer: str,
+    lr: float | None,
+    beta: float | None,
+    decay: Schedule,
+    epochs: int,
+    batch_size: int,
+    l2: float,
+    keep_prob: float,
+    normalize: str,
+    image_size: int,
+    backend: str,
+    threads: int,
+    seed: int,
+    out: Path,
+    name: str | None,
+) -> None:
+    """Train one network and save it in a run folder.
+
+    Shows cost and accuracies per epoch, then the train, validation and test accuracy, and writes
+    OUT/NAME/ with model.npz, run.json, history.json, metrics.json and curve.png. Exit code 1
+    when training diverges (what it has is saved), 2 for a bad option or unreadable data.
+
+    \b
+    The classic exercise (6 signs, 25-12-6, Adam, lr 1e-4, 1500 epochs):
+      tunery train --data PHOTOS --classes 0-5 --no-batchnorm --normalize scale \\
+        --optimizer adam --lr 1e-4 --batch-size 32 --epochs 1500
+    """
+    optimizer = optimizer.lower()
+    settings = TrainSettings(
+        data=data,
+        classes=classes,
+        layers=layers,
+        batchnorm=batchnorm,
+        optimizer=optimizer,
+        lr=DEFAULT_LR[optimizer] if lr is None else lr,
+        beta=beta,
+        decay=decay,
+        epochs=epochs,
+        batch_size=batch_size,
+        l2=l2,
+        keep_prob=keep_prob,
+        normalize=normalize,
+        image_size=image_size,
+        backend=backend,
+        threads=threads,
+        seed=seed,
+    )
+    make_optimizer(settings.optimizer, **settings.optimizer_hyperparameters())  # validate early
+    _check_backend(backend)
+    dataset = _load(settings)
+    folder = _run_folder(out, name, settings)
+    result = _train_with_progress(dataset, settings)
+    metrics = _save(folder, dataset, settings, result)
+    _report(folder, metrics, result, settings.lr)
+    if result.outcome == "diverged":
+        click.get_current_context().exit(1)
+
+
+def _run_folder(out: Path, name: str | None, settings: TrainSettings) -> Path:
+    try:
+        return new_run_dir(out, name or run_folder_name(settings.data, settings.layers))
+    except ConfigError as error:  # name the command-line option, not the function argument
+        raise ConfigError(f"--{error.field}", error.value, error.expected) from None
+
+
+def _check_backend(backend: str) -> None:
+    if backend == "torch":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            expected = "PyTorch installed for --backend torch: pip install 'tunery[torch]'"
+            raise ConfigError("--backend", backend, expected) from None
+
+
+def _load(settings: TrainSettings) -> Dataset:
+    with console_err.status(f"loading {escape(settings.data)}…"):
+        return load_dataset(
+            settings.data,
+            classes=settings.classes,
+            normalize=settings.normalize,  # type: ignore[arg-type]
+            seed=settings.seed,
+            image_size=settings.image_size,
+        )
+
+
+# ---------------------------------------------------------------------------------- training
+
+
+@dataclass
+class TrainResult:
+    """What training produced: the model (NumPy, whatever the backend) and its ``History``."""
+
+    model: MLP
+    history: History
+    seconds: float
+
+    @property
+    def outcome(self) -> str:
+        return self.history.outcome
+
+    @property
+    def diverged_at(self) -> int | None:
+        bad = [m.epoch for m in self.history if m.diverged]
+        return bad[0] if bad else None
+
+
+EpochCallback = Callable[[EpochMetrics], None]
+
+
+def _train_with_progress(dataset: Dataset, settings: TrainSettings) -> TrainResult:
+    progress = Progress(
+        TextColumn("[bold]epoch"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TextColumn("{task.fields[metrics]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    # Written to a file or a pipe, the bar is drawn only once, at the end: log a line per tenth.
+    log_every = 0 if console.is_terminal else max(1, settings.epochs // 10)
+    with progress:
+        task = progress.add_task("train", total=settings.epochs, metrics="")
+
+        def on_epoch(metrics: EpochMetrics) -> None:
+            summary = _epoch_summary(metrics)
+            progress.update(task, completed=metrics.epoch, metrics=summary)
+            if log_every and (metrics.epoch % log_every == 0 or metrics.diverged):
+                progress.console.print(f"epoch {metrics.epoch}/{settings.epochs}  {summary}")
+
+        model = _build_model(dataset, settings)
+        start = time.perf_counter()
+        train_backend = _train_torch if settings.backend == "torch" else _train_numpy
+        with threadpool_limits(limits=settings.threads):
+            history = train_backend(model, dataset, settings, on_epoch)
+        return TrainResult(model, history, time.perf_counter() - start)
+
+
+def _epoch_summary(metrics: EpochMetrics) -> str:
+    parts = [f"cost {metrics.cost:.4g}", f"train {metrics.train_accuracy:.3f}"]
+    if metrics.val_accuracy is not None:
+        parts.append(f"val {metrics.val_accuracy:.3f}")
+    return "  ".join(parts)
+
+
+def _build_model(dataset: Dataset, settings: TrainSettings) -> MLP:
+    sizes = [dataset.num_features, *settings.layers, dataset.num_classes]
+    return MLP(
+        sizes, batchnorm=settings.batchnorm, keep_prob=settings.keep_prob, seed=settings.seed
+    )
+
+
+def _train_numpy(
+    model: MLP, dataset: Dataset, settings: TrainSettings, on_epoch: EpochCallback
+) -> History:
+    return fit(model, **_fit_arguments(dataset, settings, on_epoch))
+
+
+def _fit_arguments(
+    dataset: Dataset, settings: TrainSettings, on_epoch: EpochCallback
+) -> dict[str, Any]:
+    """The keywords ``fit`` and ``fit_torch`` share."""
+    return {
+        "X": dataset.X_train,
+        "y": dataset.y_train,
+        "X_val": dataset.X_val,
+        "y_val": dataset.y_val,
+        "optimizer": settings.optimizer,
+        "epochs": settings.epochs,
+        "batch_size": settings.batch_size,
+        "l2": settings.l2,
+        "schedule": settings.decay,
+        "seed": settings.seed,
+        "callback": on_epoch,
+        **settings.optimizer_hyperparameters(),
+    }
+
+
+def _train_torch(
+    model: MLP, dataset: Dataset, settings: TrainSettings, on_epoch: EpochCallback
+) -> History:
+    # Imported here: torch is an optional extra, and loading it takes seconds.
+    import torch
+
+    from tunery.nn.torch import fit_torch
+
+    torch.set_num_threads(settings.threads)
+
+    # fit_torch copies the trained weights back into ``model``: the run is saved as NumPy.
+    return fit_torch(model, **_fit_arguments(dataset, settings, on_epoch))
+
+
+# ------------------------------------------------------------------------------------ saving
+
+
+def _accuracies(model: MLP, dataset: Dataset, outcome: str) -> dict[str, float | None]:
+    """Accuracy per split; ``None`` for a diverged run, whose figures would mean nothing."""
+    splits = {
+        "train": (dataset.X_train, dataset.y_train),
+        "val": (dataset.X_val, dataset.y_val),
+        "test": (dataset.X_test, dataset.y_test),
+    }
+    if outcome == "diverged":
+        return {f"{split}_accuracy": None for split in splits}
+    # Huge but finite weights may overflow on the way to a prediction: that is not an error here.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return {
+            f"{split}_accuracy": float(np.mean(model.predict(X) == y)) if len(y) else None
+            for split, (X, y) in splits.items()
+        }
+
+
+def _save(
+    folder: Path, dataset: Dataset, settings: TrainSettings, result: TrainResult
+) -> dict[str, Any]:
+    costs = result.history.cost
+    metrics: dict[str, Any] = {
+        **_accuracies(result.model, dataset, result.outcome),
+        "final_cost": costs[-1] if costs else None,
+        "epochs": len(costs),
+        "outcome": result.outcome,
+        "diverged_at": result.diverged_at,
+        "train_seconds": round(result.seconds, 3),
+        "backend": settings.backend,
+        "examples": {
+            "train": len(dataset.y_train),
+            "val": len(dataset.y_val),
+            "test": len(dataset.y_test),
+        },
+    }
+    run = TrainedRun(
+        model=result.model,
+        class_names=dataset.class_names,
+        normalizer=dataset.normalizer,
+        image_shape=dataset.image_shape,
+        source=dataset.source,
+        outcome=result.outcome,
+        options=settings.options(),
+        history=result.history.to_dict(),
+        metrics=metrics,
+    )
+    save_run(run, folder)
+    curve = learning_curve(
+        costs,
+        {
+            "train": result.history.train_accuracy,
+            "validation": result.history.val_accuracy,
+        },
+        title=f"{Path(dataset.source).name}  {'-'.join(map(str, result.model.sizes))}",
+    )
+    render_learning_curve(curve, folder / CURVE_FILE)
+    return metrics
+
+
+def _report(folder: Path, metrics: Mapping[str, Any], result: TrainResult, lr: float) -> None:
+    table = Table(title="accuracy", title_justify="left")
+    table.add_column("split")
+    table.add_column("accuracy", justify="right")
+    table.add_column("examples", justify="right")
+    for split in ("train", "val", "test"):
+        value = metrics[f"{split}_accuracy"]
+        shown = "—" if value is None else f"{value:.4f}"
+        table.add_row(split, shown, str(metrics["examples"][split]))
+    console.print(table)
+    console.print(
+        f"{metrics['epochs']} epochs in {result.seconds:.1f} s; run saved in "
+        f"[bold]{escape(str(folder))}[/]",
+        highlight=False,
+    )
+    if result.outcome == "diverged":
+        console_err.print(
+            f"[bold red]training diverged[/] at epoch {result.diverged_at}: the cost became "
+            f"{result.history.cost[-1]}. Try a smaller --lr (it was {lr:g}). The model, the "
+            f"history up to there and the curve are saved in {escape(str(folder))}.",
+            highlight=False,
+        )
+
+
+# -------------------------------------------------------------------------------- predict command
+
+
+@app.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="How many of the most probable classes to list per image.",
+)
+def predict(run: Path, images: Sequence[Path], top: int) -> None:
+    """Classify photos with a trained run: RUN is a folder written by `tunery train`.
+
+    Each image is decoded like the training photos (upright, RGB, squeezed to the run's size,
+    normalized with the training set's statistics). Needs a run trained on photos (an image
+    folder or .h5 files), not on the 8×8 digits.
+    """
+    trained = load_run(run)
+    rows = load_images(list(images), size=_image_size(trained, run))
+    probabilities = trained.predict_proba(rows)
+    console.print(_prediction_table(images, probabilities, trained.class_names, top))
+
+
+def _image_size(trained: TrainedRun, run: Path) -> int:
+    """The side the run's photos were resized to; a ConfigError for a run not trained on photos."""
+    if trained.image_shape is None or not trained.is_image_model:
+        shape = "×".join(map(str, trained.image_shape or ())) or "unknown"
+        kind = " grayscale" if trained.image_shape and len(trained.image_shape) == 2 else ""
+        expected = (
+            f"a run trained on photos (an image folder or .h5 files); this one was trained on "
+            f"{trained.source!r} with {shape}{kind} inputs, and photos cannot be turned into those"
+        )
+        raise ConfigError("RUN", str(run), expected)
+    return trained.image_shape[0]
+
+
+def _prediction_table(
+    images: Sequence[Path], probabilities: np.ndarray, class_names: Sequence[str], top: int
+) -> Table:
+    table = Table()
+    table.add_column("file", overflow="fold")  # wrap a long path rather than cut it
+    table.add_column("class", justify="center")
+    table.add_column("probability", justify="right")
+    table.add_column(f"top {min(top, len(class_names))}")
+    for path, row in zip(images, probabilities, strict=True):
+        order = np.argsort(row)[::-1][:top]
+        best = int(order[0])
+        ranking = ", ".join(f"{class_names[k]} {row[k]:.3f}" for k in order)
+        table.add_row(escape(str(path)), class_names[best], f"{row[best]:.3f}", ranking)
+    return table
