@@ -49,6 +49,10 @@ from tunery.storage._records import Curve, RoundRecord, clean_value
 if TYPE_CHECKING:
     import pandas as pd
 
+    from tunery.config import TuneConfig
+    from tunery.data import Dataset
+    from tunery.run.panda import Panda, TrainerFactory
+
 __all__ = [
     "FrozenTrial",
     "Pruner",
@@ -582,6 +586,28 @@ class Study:
             if index + 1 < len(targets):
                 self.zoom()
         return self
+
+    def panda(
+        self,
+        source: TuneConfig | TrainerFactory,
+        params: Mapping[str, Any] | None = None,
+        *,
+        epochs: int | None = None,
+        dataset: Dataset | None = None,
+        control: Callable[[Panda], Any] | None = None,
+    ) -> Panda:
+        """Babysit one model of this study, epoch by epoch (see ``tunery.run.panda``).
+
+        ``source`` is a config (its ``[model]``, with ``params`` put in) or ``factory(params) ->
+        Trainer``. Returns the ``Panda``, ready to step with ``run_epoch()``; with ``control``, it
+        has already run to the end, calling ``control(panda)`` at every epoch boundary.
+        """
+        from tunery.run.panda import Panda
+
+        panda = Panda(self, source, params, epochs=epochs, dataset=dataset)
+        if control is not None:
+            panda.run(control)
+        return panda
 
     def count_done(self) -> int:
         """Finished trials that count toward ``n_trials`` (all but the interrupted ones)."""

@@ -20,9 +20,12 @@ __all__ = ["app", "main"]
 
 def _register_commands() -> None:
     # Importing a command module registers its commands on ``app``.
-    from tunery.cli import _report  # noqa: F401
-    from tunery.cli import _train  # noqa: F401
-    from tunery.cli import _tune  # noqa: F401
+    from tunery.cli import (
+        _panda,  # noqa: F401
+        _report,  # noqa: F401
+        _train,  # noqa: F401
+        _tune,  # noqa: F401
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

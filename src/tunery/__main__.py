@@ -1,0 +1,5 @@
+"""``python -m tunery`` runs the command line."""
+
+from tunery.cli import main
+
+main()
