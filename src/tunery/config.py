@@ -753,8 +753,7 @@ trials = 40
 rounds = 2
 workers = 2
 sampler = "random"
-pruner = "median"
-pruner_options = { warmup_epochs = 8 }
+# No pruner: pruning is opt-in, and every trial's full curve feeds the zoom and the importance ranking.
 """
 
 

@@ -1,5 +1,7 @@
 """The NumPy deep-learning engine (rows are examples: ``x: (N, D)``)."""
 
+from typing import TYPE_CHECKING, Any
+
 from tunery.nn._base import Array, Layer
 from tunery.nn.batchnorm import BatchNorm
 from tunery.nn.gradcheck import (
@@ -15,6 +17,9 @@ from tunery.nn.optimizers import GD, Adam, Momentum, Optimizer, RMSprop, make_op
 from tunery.nn.schedules import Schedule, make_schedule
 from tunery.nn.train import EpochMetrics, History, StopTraining, Trainer, fit
 
+if TYPE_CHECKING:
+    from tunery.nn.sklearn import MLPClassifier
+
 __all__ = [
     "GD",
     "MLP",
@@ -27,6 +32,7 @@ __all__ = [
     "EpochMetrics",
     "History",
     "Layer",
+    "MLPClassifier",
     "Momentum",
     "Optimizer",
     "RMSprop",
@@ -48,3 +54,12 @@ __all__ = [
     "softmax",
     "softmax_cross_entropy",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: scikit-learn takes seconds to import, and the engine does not need it.
+    if name == "MLPClassifier":
+        from tunery.nn.sklearn import MLPClassifier
+
+        return MLPClassifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
