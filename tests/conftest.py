@@ -12,5 +12,5 @@ SIGNS = SHARED_DATA / "sign-language-digits" / "images"
 
 needs_signs = pytest.mark.skipif(
     not SIGNS.is_dir(),
-    reason=f"the sign-language photos are not at {SIGNS} (they live in ../shared beside the checkout)",
+    reason=f"the sign-language photos are not at {SIGNS} (../shared beside the checkout)",
 )

@@ -550,3 +550,35 @@ def test_to_dataframe_without_pandas_says_how_to_install(monkeypatch: pytest.Mon
 def test_frozen_trials_pickle(store: BaseStorage) -> None:
     study = Study("s", store).caviar(outcome_by_lr, SPACE, n_trials=3)
     assert pickle.loads(pickle.dumps(study.trials)) == study.trials
+
+
+def test_sampler_options_survive_reopening_the_study(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'grid.db'}"
+    space = {"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)}
+    first = Study("g", storage=url, sampler=make_sampler("grid", points_per_dim=7))
+    drawn = []
+    for _ in range(3):
+        trial = first.ask(space)
+        drawn.append(trial.params)
+        first.tell(trial, 0.0)
+    first.close()
+    # Reopened with the default sampler: the round keeps drawing from its 7-point grid.
+    again = Study("g", storage=url)
+    assert again.rounds[0].sampler == "grid"
+    seven = make_sampler("grid", points_per_dim=7)
+    expected = [sample_params(seven, space, 0, n) for n in range(4)]
+    assert drawn == expected[:3]
+    assert again.ask().params == expected[3]
+
+
+def test_caviar_refuses_rounds_too_small_to_zoom_before_running_any_trial() -> None:
+    study = Study("tiny", storage="memory")
+    calls: list[int] = []
+
+    def objective(trial: Trial) -> float:
+        calls.append(trial.number)
+        return 0.0
+
+    with pytest.raises(ConfigError, match="trials_per_round"):
+        study.caviar(objective, {"x": Float(0.0, 1.0)}, n_trials=8, rounds=3)
+    assert calls == []

@@ -1,7 +1,7 @@
 """Exceptions raised by tunery.
 
     TuneryError                 root of everything tunery raises on purpose
-    ├── ConfigError             a bad value in a config, a space or an argument (names field, value, rule)
+    ├── ConfigError             a bad value in a config, space or argument (field, value, rule)
     ├── DataError               missing folder, empty class, unreadable image, wrong .h5 layout
     ├── StorageError            the store cannot be opened or is of an unknown schema version
     ├── Pruned                  raised by an objective when ``trial.should_prune()`` says so
@@ -37,11 +37,11 @@ class StorageError(TuneryError):
     """The study store cannot be used as asked."""
 
 
-class Pruned(TuneryError):
+class Pruned(TuneryError):  # noqa: N818 - the name users raise, as in Optuna's TrialPruned
     """Raised inside an objective to stop a trial that the pruner judged hopeless."""
 
 
-class Diverged(TuneryError):
+class Diverged(TuneryError):  # noqa: N818 - an outcome, named as the trial state
     """The loss became NaN or inf: the learning rate (or another setting) is too large."""
 
     def __init__(self, epoch: int, loss: float) -> None:

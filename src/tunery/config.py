@@ -753,7 +753,7 @@ trials = 40
 rounds = 2
 workers = 2
 sampler = "random"
-# No pruner: pruning is opt-in, and every trial's full curve feeds the zoom and the importance ranking.
+# No pruner: pruning is opt-in; every trial's full curve feeds the zoom and the ranking.
 """
 
 

@@ -27,6 +27,7 @@ study mid-way; zooms after it are computed relative to it.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import numbers
 import threading
@@ -284,6 +285,7 @@ class LocalBackend:
 class Round:
     """One round of a study: its space, where it came from, and its sampler.
 
+    ``sampler`` is the sampler's name; ``sampler_spec`` its name and options as stored.
     ``box`` is ``None`` for a space the user gave (round 1, or a space passed later); a zoomed round
     has the ``Box`` it was cut from, in the unit coordinates of its base round's space.
     """
@@ -293,11 +295,14 @@ class Round:
     box: Box | None
     sampler: str
     created: float
+    sampler_spec: str = ""
 
     @classmethod
     def from_record(cls, record: RoundRecord) -> Round:
         box = None if record.box is None else Box.from_dict(record.box)
-        return cls(record.index, space_from_dict(record.space), box, record.sampler, record.created)
+        name = _sampler_from_spec(record.sampler).name
+        space = space_from_dict(record.space)
+        return cls(record.index, space, box, name, record.created, record.sampler)
 
     @property
     def zoomed(self) -> bool:
@@ -546,7 +551,7 @@ class Study:
             self.study_id,
             space=space_to_dict(space),
             box=None if box is None else box.to_dict(),
-            sampler=self.sampler.name,
+            sampler=_sampler_spec(self.sampler),
         )
         self._rounds.append(Round.from_record(record))
         # A new round starts its own sequence of draws; interrupted draws of older rounds are
@@ -565,18 +570,28 @@ class Study:
         rounds: int = 1,
         trials_per_round: int | None = None,
         callbacks: Sequence[Callback] = (),
+        *,
+        top: float | int = 0.1,
+        min_top: int = 3,
+        margin: float = 0.1,
     ) -> Study:
         """Run trials until the study holds ``n_trials`` finished ones (see the module docstring).
 
         With ``rounds > 1`` the study zooms after every ``trials_per_round`` (default
-        ``n_trials // rounds``) finished trials. ``callbacks`` are called as
-        ``callback(study, frozen_trial)`` after each trial. Returns the study.
+        ``n_trials // rounds``) finished trials, with ``top``, ``min_top`` and ``margin`` passed to
+        :meth:`zoom`. ``callbacks`` are called as ``callback(study, frozen_trial)`` after each
+        trial. Returns the study.
         """
         if not callable(objective):
             raise ConfigError("objective", objective, "a function objective(trial) -> float")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ConfigError("workers", workers, "an int >= 1")
         targets = _round_targets(n_trials, rounds, trials_per_round)
+        if len(targets) > 1 and targets[0] < min_top:
+            # Refuse now rather than after round 1: a zoom needs min_top finished trials.
+            raise ConfigError(
+                "trials_per_round", targets[0], f"at least min_top={min_top} trials to zoom from"
+            )
         hooks = _check_callbacks(callbacks)
         with self._lock:
             self._prepare(space)
@@ -584,7 +599,7 @@ class Study:
         for index in range(stage, len(targets)):
             execute(self, objective, target=targets[index], workers=workers, callbacks=hooks)
             if index + 1 < len(targets):
-                self.zoom()
+                self.zoom(top=top, min_top=min_top, margin=margin)
         return self
 
     def panda(
@@ -667,8 +682,8 @@ class Study:
     def _draw(self, round_: Round, sample_id: int) -> dict[str, Any]:
         sampler = self._samplers.get(round_.index)
         if sampler is None:
-            same = round_.sampler == self.sampler.name
-            sampler = self.sampler if same else make_sampler(round_.sampler)
+            same = round_.sampler_spec in (self.sampler.name, _sampler_spec(self.sampler))
+            sampler = self.sampler if same else _sampler_from_spec(round_.sampler_spec)
             self._samplers[round_.index] = sampler
         return sample_params(sampler, round_.space, round_seed(self.seed, round_.index), sample_id)
 
@@ -801,6 +816,18 @@ def _round_targets(n_trials: Any, rounds: Any, trials_per_round: Any) -> list[in
     if per_round < 1:
         raise ConfigError("n_trials", n_trials, f"at least one trial per round ({rounds} rounds)")
     return [min(n_trials, per_round * (k + 1)) for k in range(rounds - 1)] + [n_trials]
+
+
+def _sampler_spec(sampler: Sampler) -> str:
+    """How a round stores its sampler: its name and options as JSON, so options survive a reload."""
+    return json.dumps(sampler.to_dict(), sort_keys=True)
+
+
+def _sampler_from_spec(spec: str) -> Sampler:
+    # Plain names come from stores written before options were kept.
+    if not spec.startswith("{"):
+        return make_sampler(spec)
+    return make_sampler(**json.loads(spec))
 
 
 def _check_sampler(sampler: Any) -> Sampler:
