@@ -335,20 +335,6 @@ def test_bad_overrides_are_named_like_the_config_keys() -> None:
     assert unknown.value.field == "trails"
 
 
-def test_round_targets_split_the_trials_over_the_rounds() -> None:
-    assert RunSection(trials=25, rounds=2, workers=1).round_targets() == [12, 25]
-    assert RunSection(trials=9, rounds=3, workers=1).round_targets() == [3, 6, 9]
-    assert RunSection(trials=5, workers=1).round_targets() == [5]
-
-
-# -------------------------------------------------------------------- searched model settings
-
-
-@given(
-    layers=st.lists(st.integers(1, 64), max_size=4).map(tuple),
-    units=st.none() | st.integers(1, 128),
-    num_layers=st.none() | st.integers(1, 6),
-)
 def test_units_and_num_layers_map_onto_hidden_layers(
     layers: tuple[int, ...], units: int | None, num_layers: int | None
 ) -> None:

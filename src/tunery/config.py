@@ -456,12 +456,6 @@ class RunSection:
             expected = f"at least {_MIN_TOP * self.rounds} ({_MIN_TOP} per round to zoom around)"
             raise ConfigError("run.trials", self.trials, expected)
 
-    def round_targets(self) -> list[int]:
-        """Finished trials at the end of each round: ``trials // rounds`` more per round, the
-        last round taking the remainder (``trials = 25, rounds = 2`` gives ``[12, 25]``)."""
-        per_round = self.trials // self.rounds
-        return [per_round * (k + 1) for k in range(self.rounds - 1)] + [self.trials]
-
 
 _MIN_TOP = 3  # Study.zoom needs this many COMPLETE trials
 _RUN_CHECKS: dict[str, Check] = {

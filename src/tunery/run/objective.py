@@ -288,28 +288,16 @@ def run_study(
     """
     study = open_study(config) if study is None else study
     objective = TrainerObjective(config) if objective is None else objective
-    targets = config.run.round_targets()
-    for index in range(_stage(study, len(targets)), len(targets)):
-        study.caviar(
-            objective,
-            config.space,
-            n_trials=targets[index],
-            workers=config.run.workers,
-            callbacks=callbacks,
-        )
-        if index + 1 < len(targets):
-            study.zoom(top=config.run.top, margin=config.run.margin)
-    return study
-
-
-def _stage(study: Study, n_rounds: int) -> int:
-    """Which of the config's rounds the study is in: zoomed rounds since the last given space."""
-    since_base = 0
-    for round_ in reversed(study.rounds):
-        if not round_.zoomed:
-            break
-        since_base += 1
-    return min(since_base, n_rounds - 1)
+    return study.caviar(
+        objective,
+        config.space,
+        n_trials=config.run.trials,
+        workers=config.run.workers,
+        rounds=config.run.rounds,
+        callbacks=callbacks,
+        top=config.run.top,
+        margin=config.run.margin,
+    )
 
 
 @contextmanager
