@@ -16,7 +16,6 @@ from tunery import ConfigError
 from tunery.config import (
     SEARCHABLE,
     ModelSection,
-    RunSection,
     StudySection,
     TuneConfig,
     config_from_dict,
@@ -335,6 +334,14 @@ def test_bad_overrides_are_named_like_the_config_keys() -> None:
     assert unknown.value.field == "trails"
 
 
+# -------------------------------------------------------------------- searched model settings
+
+
+@given(
+    layers=st.lists(st.integers(1, 64), max_size=4).map(tuple),
+    units=st.none() | st.integers(1, 128),
+    num_layers=st.none() | st.integers(1, 6),
+)
 def test_units_and_num_layers_map_onto_hidden_layers(
     layers: tuple[int, ...], units: int | None, num_layers: int | None
 ) -> None:
