@@ -40,7 +40,7 @@ def tunery_objective(trial: Trial) -> float:
 def run_tunery(storage: str, n_trials: int) -> float:
     study = Study("bench", storage, "minimize")
     start = time.perf_counter()
-    study.caviar(tunery_objective, SPACE, n_trials=n_trials)
+    study.caviar(tunery_objective, SPACE, n_trials=n_trials, workers=1)
     elapsed = time.perf_counter() - start
     assert len(study.trials) == n_trials
     return elapsed

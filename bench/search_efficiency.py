@@ -171,7 +171,11 @@ def tunery_method(sampler: str, *, linear: bool = False, rounds: int = 1) -> Run
         study = Study("bench", ":memory:", direction="maximize", seed=seed, sampler=sampler)
         try:
             study.caviar(
-                lambda trial: evaluate(trial.params), space, n_trials=budget, rounds=rounds
+                lambda trial: evaluate(trial.params),
+                space,
+                n_trials=budget,
+                rounds=rounds,
+                workers=1,
             )
         except ConfigError:
             # Too few trials per round to zoom (zoom needs 3 finished ones): no result.

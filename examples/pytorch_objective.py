@@ -109,7 +109,7 @@ def main(
         direction="maximize",
         pruner=MedianPruner(warmup_epochs=3, min_trials=4),
     )
-    study.caviar(Objective(data, epochs=epochs), SPACE, n_trials=n_trials, rounds=2)
+    study.caviar(Objective(data, epochs=epochs), SPACE, n_trials=n_trials, rounds=2, workers=1)
     best = study.best_trial
     print(f"best of {len(study.trials)} trials: val_accuracy {best.value:.4f}")
     for name, value in best.params.items():

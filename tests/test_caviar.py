@@ -96,7 +96,8 @@ def learner(trial: Trial) -> float:
 
 def test_the_pool_runs_trials_in_workers_and_records_every_ending(tmp_path: Path) -> None:
     study = Study("s", tmp_path / "t.db")
-    study.caviar(mixed, SPACE, n_trials=1)  # trial 0 in this process; the pool resumes from it
+    # Trial 0 runs in this process; the pool resumes from it.
+    study.caviar(mixed, SPACE, n_trials=1, workers=1)
     seen: list[tuple[int, TrialState]] = []
     screen = Console(file=StringIO(), width=100, color_system=None)
     environment = {name: os.environ.get(name) for name in THREAD_VARIABLES}
@@ -243,14 +244,14 @@ def test_an_unpicklable_objective_is_refused_before_anything_runs() -> None:
 
 @pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
 def test_bad_worker_counts_are_refused(workers: Any) -> None:
-    study = Study("s", ":memory:").caviar(mixed, SPACE, n_trials=1)
+    study = Study("s", ":memory:").caviar(mixed, SPACE, n_trials=1, workers=1)
     with pytest.raises(ConfigError) as info:
         run_pool(study, mixed, target=3, workers=workers)
     assert info.value.field == "workers"
 
 
 def test_a_study_already_at_its_target_starts_no_worker(monkeypatch: pytest.MonkeyPatch) -> None:
-    study = Study("s", ":memory:").caviar(mixed, SPACE, n_trials=2)
+    study = Study("s", ":memory:").caviar(mixed, SPACE, n_trials=2, workers=1)
     monkeypatch.setattr(caviar._Coordinator, "run", _fail_if_called)
     run_pool(study, mixed, target=2, workers=2)
     assert len(study.trials) == 2

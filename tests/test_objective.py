@@ -113,7 +113,7 @@ def test_build_trainer_refuses_bad_params(digits: Dataset) -> None:
 def test_each_epoch_is_reported_and_the_last_metric_returned(digits: Dataset) -> None:
     config = make_config()
     study = Study("tiny", ":memory:")
-    study.caviar(objective_with(config, digits), config.space, n_trials=2)
+    study.caviar(objective_with(config, digits), config.space, n_trials=2, workers=1)
     for trial in study.trials:
         assert trial.state is TrialState.COMPLETE
         assert sorted(trial.curve) == [1, 2, 3]
@@ -128,7 +128,7 @@ def test_the_loss_metric_is_minimized_and_returned(digits: Dataset) -> None:
     config = make_config(study={"metric": "loss"})
     assert config.study.direction == "minimize"
     study = open_study(config)
-    study.caviar(objective_with(config, digits), config.space, n_trials=1)
+    study.caviar(objective_with(config, digits), config.space, n_trials=1, workers=1)
     (trial,) = study.trials
     assert trial.value == trial.curve[3]["loss"]
 
@@ -137,7 +137,7 @@ def test_a_pruner_stops_a_trial_but_never_after_its_last_epoch(digits: Dataset) 
     config = make_config()
     pruner = Always(after=2)
     study = Study("pruned", ":memory:", pruner=pruner)
-    study.caviar(objective_with(config, digits), config.space, n_trials=1)
+    study.caviar(objective_with(config, digits), config.space, n_trials=1, workers=1)
     (trial,) = study.trials
     assert trial.state is TrialState.PRUNED
     assert sorted(trial.curve) == [1, 2]
@@ -145,7 +145,7 @@ def test_a_pruner_stops_a_trial_but_never_after_its_last_epoch(digits: Dataset) 
 
     never = Always(after=3)  # would prune at the last epoch: the trial completes instead
     study = Study("kept", ":memory:", pruner=never)
-    study.caviar(objective_with(config, digits), config.space, n_trials=1)
+    study.caviar(objective_with(config, digits), config.space, n_trials=1, workers=1)
     assert study.trials[0].state is TrialState.COMPLETE
     assert never.asked == [1, 2]
 
@@ -156,7 +156,7 @@ def test_a_huge_learning_rate_diverges(digits: Dataset) -> None:
         space={"lr": {"choices": [1e9]}, "units": {"low": 8, "high": 8}},
     )
     study = Study("boom", ":memory:")
-    study.caviar(objective_with(config, digits), config.space, n_trials=1)
+    study.caviar(objective_with(config, digits), config.space, n_trials=1, workers=1)
     (trial,) = study.trials
     assert trial.state is TrialState.DIVERGED
     last = trial.curve[max(trial.curve)]
@@ -179,15 +179,15 @@ def test_an_interrupted_trial_resumes_from_its_checkpoint(digits: Dataset) -> No
     config = make_config(run={"checkpoint_every": 1})
     objective = objective_with(config, digits)
     reference = Study("whole", ":memory:")
-    reference.caviar(objective, config.space, n_trials=1)
+    reference.caviar(objective, config.space, n_trials=1, workers=1)
 
     study = Study("cut", ":memory:", pruner=Always(after=2, interrupt=True))
     with pytest.raises(KeyboardInterrupt):
-        study.caviar(objective, config.space, n_trials=1)
+        study.caviar(objective, config.space, n_trials=1, workers=1)
     interrupted = study.trials[0]
     assert interrupted.interrupted
     assert sorted(interrupted.curve) == [1, 2]
-    study.caviar(objective, config.space, n_trials=1)
+    study.caviar(objective, config.space, n_trials=1, workers=1)
     resumed = study.trials[-1]
     assert resumed.state is TrialState.COMPLETE
     assert resumed.params == reference.trials[0].params
@@ -233,7 +233,7 @@ def test_the_torch_backend_trains_the_twin(digits: Dataset) -> None:
     trainer = build_trainer(config, {"lr": 0.01, "units": 8, "batch_size": 128}, digits)
     assert isinstance(trainer, TorchTrainer)
     study = Study("torch", ":memory:")
-    study.caviar(objective_with(config, digits), config.space, n_trials=1)
+    study.caviar(objective_with(config, digits), config.space, n_trials=1, workers=1)
     (trial,) = study.trials
     assert trial.state is TrialState.COMPLETE
     assert sorted(trial.curve) == [1, 2]

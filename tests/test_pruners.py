@@ -255,7 +255,7 @@ def losses(trial: Trial) -> float:
 def test_a_study_prunes_the_bad_trials_early(pruner: MedianPruner | ASHAPruner) -> None:
     bound = pruner.bind(metric="loss", direction="minimize")
     study = Study("s", ":memory:", "minimize", metric="loss", pruner=bound)
-    study.caviar(losses, {"x": Float(0.0, 1.0)}, n_trials=10)
+    study.caviar(losses, {"x": Float(0.0, 1.0)}, n_trials=10, workers=1)
     pruned = study.get_trials([TrialState.PRUNED])
     assert pruned, "no trial was pruned"
     for trial in pruned:

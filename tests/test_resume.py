@@ -68,7 +68,7 @@ def test_a_running_trial_left_by_a_crash_is_failed_and_its_draw_rerun(tmp_path: 
     reader = Study("s", url)
     assert reader.trials[1].state is TrialState.RUNNING  # only running a study recovers it
 
-    resumed = Study("s", url).caviar(score, SPACE, n_trials=5)
+    resumed = Study("s", url).caviar(score, SPACE, n_trials=5, workers=1)
     trials = resumed.trials
     lost = trials[1]
     assert (lost.state, lost.interrupted, lost.error) == (TrialState.FAILED, True, INTERRUPTED)
@@ -89,12 +89,14 @@ def test_keyboard_interrupt_marks_the_trial_and_propagates() -> None:
     store = MemoryStorage()
     study = Study("s", store, seed=1)
     with pytest.raises(KeyboardInterrupt):
-        study.caviar(InterruptAt(2), SPACE, n_trials=5)
+        study.caviar(InterruptAt(2), SPACE, n_trials=5, workers=1)
     stopped = study.trials[2]
     assert (stopped.state, stopped.interrupted) == (TrialState.FAILED, True)
     assert stopped.error == "interrupted by KeyboardInterrupt"
     assert len(study.trials) == 3
-    study.caviar(score, SPACE, n_trials=5)  # the same object goes on: the draw comes first
+    study.caviar(
+        score, SPACE, n_trials=5, workers=1
+    )  # the same object goes on: the draw comes first
     assert (study.trials[3].sample_id, study.trials[3].params) == (2, stopped.params)
     assert len(counted(study.trials)) == 5
 
@@ -119,14 +121,16 @@ def test_a_resumed_study_samples_what_the_uninterrupted_one_did(
     crash_at: int, seed: int, sampler: str
 ) -> None:
     plain = Study("s", ":memory:", seed=seed, sampler=sampler)
-    plain.caviar(score, SPACE, n_trials=12, rounds=2)
+    plain.caviar(score, SPACE, n_trials=12, rounds=2, workers=1)
 
     store = MemoryStorage()
     with pytest.raises(KeyboardInterrupt):
         Study("s", store, seed=seed, sampler=sampler).caviar(
-            InterruptAt(crash_at), SPACE, n_trials=12, rounds=2
+            InterruptAt(crash_at), SPACE, n_trials=12, rounds=2, workers=1
         )
-    resumed = Study("s", store, sampler=sampler).caviar(score, SPACE, n_trials=12, rounds=2)
+    resumed = Study("s", store, sampler=sampler).caviar(
+        score, SPACE, n_trials=12, rounds=2, workers=1
+    )
 
     assert draws(resumed.trials) == draws(plain.trials)
     assert [r.space for r in resumed.rounds] == [r.space for r in plain.rounds]
@@ -157,7 +161,7 @@ def test_a_rerun_restores_the_checkpoint_of_its_interrupted_runs(tmp_path: Path)
     for objective in (save_two_epochs_then_stop, stop_before_saving, finish):
         with Study("s", url) as study:  # a fresh process each time, as far as the store knows
             try:
-                study.caviar(objective, SPACE, n_trials=1)
+                study.caviar(objective, SPACE, n_trials=1, workers=1)
             except KeyboardInterrupt:
                 interrupted.append(objective.__name__)
     assert interrupted == ["save_two_epochs_then_stop", "stop_before_saving"]
@@ -175,7 +179,9 @@ def test_a_second_live_writer_is_refused_without_harming_the_first(tmp_path: Pat
     with pytest.raises(StorageError, match="another process is running"):
         second.ask()
     assert second.trials[0].state is TrialState.RUNNING  # the first one's trial is untouched
-    other = Study("t", url).caviar(score, SPACE, n_trials=2)  # another study of the file is free
+    other = Study("t", url).caviar(
+        score, SPACE, n_trials=2, workers=1
+    )  # another study of the file is free
     assert len(other.trials) == 2
     assert first.tell(running, 1.0).state is TrialState.COMPLETE
     first.close()
@@ -183,7 +189,7 @@ def test_a_second_live_writer_is_refused_without_harming_the_first(tmp_path: Pat
 
 
 def test_an_interrupted_draw_of_an_older_round_is_not_rerun() -> None:
-    study = Study("s", ":memory:", seed=4).caviar(score, SPACE, n_trials=6)
+    study = Study("s", ":memory:", seed=4).caviar(score, SPACE, n_trials=6, workers=1)
     study.tell(study.ask(), state=TrialState.FAILED, interrupted=True)
     study.zoom()
     trial = study.ask()
@@ -211,7 +217,8 @@ RUNNER = textwrap.dedent(
             time.sleep(60)  # killed in here
         return -abs(trial.params["lr"] - 0.01)
 
-    Study("crash", "sqlite:///" + sys.argv[1], seed=4).caviar(objective, SPACE, n_trials=30)
+    study = Study("crash", "sqlite:///" + sys.argv[1], seed=4)
+    study.caviar(objective, SPACE, n_trials=30, workers=1)
     """
 )
 
@@ -256,7 +263,7 @@ def _check_complete_run(trials: list[FrozenTrial]) -> None:
     assert len(done) == 30
     assert sorted(t.sample_id or 0 for t in done) == list(range(30))  # no draw twice, none lost
     plain = Study("crash", ":memory:", seed=4)
-    plain.caviar(lambda t: -abs(t.params["lr"] - 0.01), SPACE, n_trials=30)
+    plain.caviar(lambda t: -abs(t.params["lr"] - 0.01), SPACE, n_trials=30, workers=1)
     assert draws(trials) == draws(plain.trials)
 
 

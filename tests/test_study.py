@@ -100,7 +100,7 @@ def test_bad_arguments_name_the_field(field: str, kwargs: dict[str, Any]) -> Non
 
 def test_load_study_and_list_studies(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 't.db'}"
-    Study("a", url, "minimize").caviar(lambda t: t.params["lr"], SPACE, n_trials=3)
+    Study("a", url, "minimize").caviar(lambda t: t.params["lr"], SPACE, n_trials=3, workers=1)
     Study("b", url)
     loaded = load_study("a", url)
     assert loaded.direction == "minimize"
@@ -344,7 +344,7 @@ def outcome_by_lr(trial: Trial) -> Any:
 
 
 def test_caviar_records_every_kind_of_ending_and_goes_on(store: BaseStorage) -> None:
-    study = Study("s", store).caviar(outcome_by_lr, SPACE, n_trials=12)
+    study = Study("s", store).caviar(outcome_by_lr, SPACE, n_trials=12, workers=1)
     trials = study.trials
     assert len(trials) == 12
     states = [t.state for t in trials[:6]]
@@ -374,10 +374,10 @@ def test_n_trials_is_the_total_to_reach(store: BaseStorage) -> None:
         return 1.0
 
     study = Study("s", store)
-    study.caviar(objective, SPACE, n_trials=4)
-    study.caviar(objective, SPACE, n_trials=4)
+    study.caviar(objective, SPACE, n_trials=4, workers=1)
+    study.caviar(objective, SPACE, n_trials=4, workers=1)
     assert calls == [0, 1, 2, 3]
-    Study("s", store).caviar(objective, n_trials=6)  # reopened: the space is the study's
+    Study("s", store).caviar(objective, n_trials=6, workers=1)  # reopened: the space is the study's
     assert calls == [0, 1, 2, 3, 4, 5]
     assert [t.sample_id for t in study.trials] == [0, 1, 2, 3, 4, 5]
 
@@ -389,6 +389,7 @@ def test_callbacks_see_each_finished_trial(store: BaseStorage) -> None:
         SPACE,
         n_trials=3,
         callbacks=[lambda study, trial: seen.append((study.name, trial.number, trial.state))],
+        workers=1,
     )
     assert seen == [
         ("s", 0, TrialState.COMPLETE),
@@ -425,11 +426,11 @@ def test_more_than_one_worker_goes_to_the_process_pool(monkeypatch: pytest.Monke
     fake.run_pool = lambda study, objective, **kwargs: calls.append(kwargs)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "tunery.run.caviar", fake)
     Study("s", ":memory:").caviar(quadratic, SPACE, n_trials=7, workers=3)
-    assert calls == [{"target": 7, "workers": 3, "callbacks": ()}]
+    assert calls == [{"target": 7, "workers": 3, "callbacks": (), "live": None}]
 
 
 def test_rounds_zoom_between_and_resume_counts_whole_study(store: BaseStorage) -> None:
-    study = Study("s", store, seed=3).caviar(quadratic, SPACE, n_trials=60, rounds=3)
+    study = Study("s", store, seed=3).caviar(quadratic, SPACE, n_trials=60, rounds=3, workers=1)
     rounds = study.rounds
     assert [r.index for r in rounds] == [1, 2, 3]
     assert [r.zoomed for r in rounds] == [False, True, True]
@@ -442,13 +443,15 @@ def test_rounds_zoom_between_and_resume_counts_whole_study(store: BaseStorage) -
     for trial in study.trials:
         space = rounds[trial.round - 1].space
         assert all(space[name].contains(value) for name, value in trial.params.items())
-    Study("s", store).caviar(quadratic, SPACE, n_trials=60, rounds=3)  # done: nothing more
+    Study("s", store).caviar(
+        quadratic, SPACE, n_trials=60, rounds=3, workers=1
+    )  # done: nothing more
     assert len(study.trials) == 60
     assert len(study.rounds) == 3
 
 
 def test_zoom_uses_complete_trials_of_all_rounds(store: BaseStorage) -> None:
-    study = Study("s", store, seed=5).caviar(quadratic, SPACE, n_trials=20)
+    study = Study("s", store, seed=5).caviar(quadratic, SPACE, n_trials=20, workers=1)
     round2 = study.zoom(top=5, min_top=3, margin=0.0)
     best = sorted(study.get_trials([TrialState.COMPLETE]), key=lambda t: -(t.value or 0))[:5]
     lr = round2.space["lr"]
@@ -457,7 +460,7 @@ def test_zoom_uses_complete_trials_of_all_rounds(store: BaseStorage) -> None:
     assert lr.high == pytest.approx(max(t.params["lr"] for t in best))
     assert round2.box is not None
     assert set(round2.box.bounds) == {"lr", "units"}
-    study.caviar(quadratic, n_trials=30)
+    study.caviar(quadratic, n_trials=30, workers=1)
     round3 = study.zoom(top=5, margin=0.0)
     best = sorted(study.get_trials([TrialState.COMPLETE]), key=lambda t: -(t.value or 0))[:5]
     units = round3.space["units"]
@@ -469,14 +472,14 @@ def test_zoom_uses_complete_trials_of_all_rounds(store: BaseStorage) -> None:
 
 
 def test_zoom_needs_enough_complete_trials(store: BaseStorage) -> None:
-    study = Study("s", store).caviar(quadratic, SPACE, n_trials=2)
+    study = Study("s", store).caviar(quadratic, SPACE, n_trials=2, workers=1)
     with pytest.raises(ConfigError, match="min_top"):
         study.zoom(min_top=3)
     assert len(study.rounds) == 1
 
 
 def test_each_round_draws_afresh(store: BaseStorage) -> None:
-    study = Study("s", store, seed=2).caviar(quadratic, SPACE, n_trials=10)
+    study = Study("s", store, seed=2).caviar(quadratic, SPACE, n_trials=10, workers=1)
     zoomed = study.zoom()
     trial = study.ask()
     assert (trial.round, trial.sample_id) == (2, 0)
@@ -487,7 +490,7 @@ def test_each_round_draws_afresh(store: BaseStorage) -> None:
 def test_a_different_space_starts_a_round_and_the_base_space_keeps_the_current(
     store: BaseStorage,
 ) -> None:
-    study = Study("s", store).caviar(quadratic, SPACE, n_trials=6)
+    study = Study("s", store).caviar(quadratic, SPACE, n_trials=6, workers=1)
     study.zoom()
     assert study.ask(SPACE).round == 2  # the base space: carry on in the zoomed round
     assert study.ask(dict(study.space)).round == 2
@@ -516,7 +519,7 @@ def test_best_trial_by_direction(store: BaseStorage) -> None:
 
 
 def test_export_csv_writes_trials_and_curves(store: BaseStorage, tmp_path: Path) -> None:
-    study = Study("s", store).caviar(outcome_by_lr, SPACE, n_trials=4)
+    study = Study("s", store).caviar(outcome_by_lr, SPACE, n_trials=4, workers=1)
     study.export_csv(tmp_path / "trials.csv", curves_path=tmp_path / "curves.csv")
     with (tmp_path / "trials.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -534,7 +537,7 @@ def test_export_csv_writes_trials_and_curves(store: BaseStorage, tmp_path: Path)
 
 def test_to_dataframe_has_a_row_per_trial(store: BaseStorage) -> None:
     pytest.importorskip("pandas")
-    study = Study("s", store).caviar(quadratic, SPACE, n_trials=5)
+    study = Study("s", store).caviar(quadratic, SPACE, n_trials=5, workers=1)
     frame = study.to_dataframe()
     assert list(frame["number"]) == [0, 1, 2, 3, 4]
     assert list(frame["params_units"]) == [t.params["units"] for t in study.trials]
@@ -548,7 +551,7 @@ def test_to_dataframe_without_pandas_says_how_to_install(monkeypatch: pytest.Mon
 
 
 def test_frozen_trials_pickle(store: BaseStorage) -> None:
-    study = Study("s", store).caviar(outcome_by_lr, SPACE, n_trials=3)
+    study = Study("s", store).caviar(outcome_by_lr, SPACE, n_trials=3, workers=1)
     assert pickle.loads(pickle.dumps(study.trials)) == study.trials
 
 
@@ -580,5 +583,27 @@ def test_caviar_refuses_rounds_too_small_to_zoom_before_running_any_trial() -> N
         return 0.0
 
     with pytest.raises(ConfigError, match="trials_per_round"):
-        study.caviar(objective, {"x": Float(0.0, 1.0)}, n_trials=8, rounds=3)
+        study.caviar(objective, {"x": Float(0.0, 1.0)}, n_trials=8, rounds=3, workers=1)
     assert calls == []
+
+
+def test_caviar_defaults_to_one_worker_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    fake = types.ModuleType("tunery.run.caviar")
+    fake.run_pool = lambda study, objective, **kwargs: calls.append(kwargs)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tunery.run.caviar", fake)
+    monkeypatch.setattr("tunery.study.default_workers", lambda: 4)
+    Study("s", ":memory:").caviar(quadratic, SPACE, n_trials=5, live=False)
+    assert calls == [{"target": 5, "workers": 4, "callbacks": (), "live": False}]
+
+
+def test_a_given_pruner_watches_the_studys_metric_and_direction() -> None:
+    from tunery.pruners import MedianPruner
+
+    study = Study("s", ":memory:", direction="minimize", metric="loss", pruner=MedianPruner())
+    assert isinstance(study.pruner, MedianPruner)
+    assert (study.pruner.metric, study.pruner.direction) == ("loss", "minimize")
+    told = MedianPruner(metric="val_accuracy", direction="maximize")
+    kept = Study("t", ":memory:", direction="minimize", metric="loss", pruner=told).pruner
+    assert isinstance(kept, MedianPruner)
+    assert (kept.metric, kept.direction) == ("val_accuracy", "maximize")

@@ -73,7 +73,6 @@ import dataclasses
 import json
 import math
 import numbers
-import os
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -90,6 +89,7 @@ from tunery.nn.model import Activation
 from tunery.nn.optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from tunery.nn.schedules import SCHEDULES, Schedule, make_schedule
 from tunery.pruners import make_pruner
+from tunery.run import default_workers
 from tunery.space import Choice, Distribution, Float, Int, Space, space_from_config, space_to_dict
 
 __all__ = [
@@ -104,7 +104,6 @@ __all__ = [
     "TuneConfig",
     "config_from_dict",
     "default_config",
-    "default_workers",
     "hidden_layers",
     "load_config",
     "trial_model",
@@ -259,13 +258,6 @@ def _under(where: str) -> Iterator[None]:
         yield
     except ConfigError as error:
         raise ConfigError(where, error.value, error.expected) from None
-
-
-def default_workers() -> int:
-    """The CPU cores this process may use (its affinity where the OS tells it)."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    cores = len(affinity(0)) if affinity is not None else os.cpu_count()
-    return max(1, cores or 1)
 
 
 def _check_fields(section: object, name: str, checks: Mapping[str, Check]) -> None:

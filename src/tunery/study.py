@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from tunery._exceptions import ConfigError, StorageError
-from tunery.run import Callback, execute
+from tunery.run import Callback, default_workers, execute
 from tunery.samplers import Sampler, make_sampler, sample_params
 from tunery.space import Box, Space, space_from_dict, space_to_dict, validate_space, zoom
 from tunery.storage import BaseStorage, FrozenTrial, StudySummary, TrialState, get_storage
@@ -366,7 +366,7 @@ class Study:
         self.seed = info.seed
         self.metric = info.metric
         self.sampler = _check_sampler(sampler)
-        self.pruner = _check_pruner(pruner)
+        self.pruner = _bound(_check_pruner(pruner), self.metric, self.direction)
         self._backend = LocalBackend(self)
         self._lock = threading.RLock()
         self._rounds = [Round.from_record(r) for r in self.storage.get_rounds(self.study_id)]
@@ -566,7 +566,7 @@ class Study:
         objective: Callable[[Trial], Any],
         space: Mapping[str, Any] | None = None,
         n_trials: int | None = None,
-        workers: int = 1,
+        workers: int | None = None,
         rounds: int = 1,
         trials_per_round: int | None = None,
         callbacks: Sequence[Callback] = (),
@@ -574,9 +574,13 @@ class Study:
         top: float | int = 0.1,
         min_top: int = 3,
         margin: float = 0.1,
+        live: bool | None = None,
     ) -> Study:
         """Run trials until the study holds ``n_trials`` finished ones (see the module docstring).
 
+        ``workers`` processes run the trials (default: the number of cores; the objective must then
+        be picklable: a module-level function or an object of a module-level class). ``workers=1``
+        runs them in this process. ``live`` shows the pool's live view (default: in a terminal).
         With ``rounds > 1`` the study zooms after every ``trials_per_round`` (default
         ``n_trials // rounds``) finished trials, with ``top``, ``min_top`` and ``margin`` passed to
         :meth:`zoom`. ``callbacks`` are called as ``callback(study, frozen_trial)`` after each
@@ -584,6 +588,7 @@ class Study:
         """
         if not callable(objective):
             raise ConfigError("objective", objective, "a function objective(trial) -> float")
+        workers = default_workers() if workers is None else workers
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ConfigError("workers", workers, "an int >= 1")
         targets = _round_targets(n_trials, rounds, trials_per_round)
@@ -597,7 +602,9 @@ class Study:
             self._prepare(space)
             stage = self._stage(len(targets))
         for index in range(stage, len(targets)):
-            execute(self, objective, target=targets[index], workers=workers, callbacks=hooks)
+            execute(
+                self, objective, target=targets[index], workers=workers, callbacks=hooks, live=live
+            )
             if index + 1 < len(targets):
                 self.zoom(top=top, min_top=min_top, margin=margin)
         return self
@@ -836,6 +843,12 @@ def _check_sampler(sampler: Any) -> Sampler:
     if isinstance(sampler, str):
         return make_sampler(sampler)
     raise ConfigError("sampler", sampler, "a sampler name ('random', 'grid', 'sobol') or a Sampler")
+
+
+def _bound(pruner: Pruner | None, metric: str, direction: str) -> Pruner | None:
+    """A pruner that watches the study's metric and direction unless it was told otherwise."""
+    bind = getattr(pruner, "bind", None)
+    return pruner if bind is None else bind(metric=metric, direction=direction)
 
 
 def _check_pruner(pruner: Any) -> Pruner | None:

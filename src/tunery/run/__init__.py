@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,22 @@ from tunery.run._sequential import Callback, Outcome, call_objective, outcome_of
 if TYPE_CHECKING:
     from tunery.study import Study, Trial
 
-__all__ = ["Callback", "Outcome", "call_objective", "execute", "outcome_of", "run_sequential"]
+__all__ = [
+    "Callback",
+    "Outcome",
+    "call_objective",
+    "default_workers",
+    "execute",
+    "outcome_of",
+    "run_sequential",
+]
+
+
+def default_workers() -> int:
+    """The CPU cores this process may use (its affinity where the OS tells it)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    cores = len(affinity(0)) if affinity is not None else os.cpu_count()
+    return max(1, cores or 1)
 
 
 def execute(
@@ -28,6 +44,7 @@ def execute(
     target: int,
     workers: int = 1,
     callbacks: Sequence[Callback] = (),
+    live: bool | None = None,
 ) -> None:
     """Run trials of ``study`` until it holds ``target`` finished ones, with ``workers`` workers."""
     if workers == 1:
@@ -39,4 +56,4 @@ def execute(
         if exc.name != "tunery.run.caviar":
             raise
         raise ConfigError("workers", workers, "1 (this build has no process pool)") from None
-    run_pool(study, objective, target=target, workers=workers, callbacks=callbacks)
+    run_pool(study, objective, target=target, workers=workers, callbacks=callbacks, live=live)
