@@ -23,14 +23,16 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import qmc
 
 from tunery._exceptions import ConfigError
 from tunery.space import Choice, Distribution, Float, Int
+
+if TYPE_CHECKING:
+    from scipy.stats import qmc
 
 __all__ = [
     "GridSampler",
@@ -150,6 +152,8 @@ def _sobol_points(seed: int, d: int, scramble: bool, n: int) -> NDArray[np.float
     with _SOBOL_LOCK:
         cached = _SOBOL_CACHE.pop(key, None)
         if cached is None:
+            from scipy.stats import qmc  # scipy.stats costs ~0.5 s to import: only for Sobol
+
             cached = (qmc.Sobol(d, scramble=scramble, rng=seed), np.empty((0, d)))
         engine, points = cached
         if len(points) < n:

@@ -7,7 +7,6 @@ Pixels are 0–16; ``scale`` 16 maps them to [0, 1]. Rows are the 8 × 8 image f
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import load_digits
 
 from tunery.data._classes import Labeled
 
@@ -18,6 +17,8 @@ DIGITS = "digits"
 
 def load_bundled_digits() -> Labeled:
     """All digits: ``X (1797, 64)`` float32 in 0–16, ``y (1797,)`` int64, names ``"0"``–``"9"``."""
+    from sklearn.datasets import load_digits  # scikit-learn is slow to import: on use
+
     bunch = load_digits()
     return Labeled(
         X=np.asarray(bunch.data, dtype=np.float32),

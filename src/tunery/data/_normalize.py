@@ -15,7 +15,6 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.preprocessing import StandardScaler
 
 from tunery._exceptions import ConfigError, DataError
 
@@ -68,6 +67,8 @@ class Normalizer:
         kind = check_normalize(kind)
         if kind == "scale":
             return cls("scale", X.shape[1])
+        from sklearn.preprocessing import StandardScaler  # scikit-learn is slow to import: on use
+
         scaler = StandardScaler().fit(X)
         return cls(
             "standardize",

@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.model_selection import train_test_split
 
 from tunery._exceptions import ConfigError, DataError
 
@@ -73,6 +72,10 @@ def split_off(part: Part, fraction: float, seed: int, source: object) -> tuple[P
     Raises ``DataError`` naming ``source`` when a class is too small to appear on both sides.
     """
     try:
+        from sklearn.model_selection import (
+            train_test_split,  # scikit-learn is slow to import: on use
+        )
+
         X_kept, X_cut, y_kept, y_cut = train_test_split(
             part.X, part.y, test_size=fraction, random_state=seed, stratify=part.y
         )
