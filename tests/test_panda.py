@@ -403,3 +403,24 @@ def test_applied_events_read_back_as_they_were_written() -> None:
     entry = AppliedEvent(7, "rollback", {"trial": 0, "epoch": 3}, 5, 2, new_branch=4)
     assert AppliedEvent.from_dict(entry.to_dict(), 2) == entry
     assert entry.describe() == "epoch 5: rollback to trial 0 @ epoch 3 → trial 4"
+
+
+def test_the_pytorch_twin_is_babysat_and_rolled_back_exactly(db: Path, dataset: Dataset) -> None:
+    pytest.importorskip("torch")
+    config = make_config(backend="torch")
+    with Study("cub", db) as study:
+        panda = study.panda(config, {"lr": BASE_LR}, dataset=dataset)
+        for _ in range(3):
+            panda.run_epoch()
+        panda.nudge(lr=1e-3)
+        assert panda.run_epoch() is not None
+        panda.rollback(2)
+        panda.run()
+        assert panda.done
+        old, new = by_number(study)[0], by_number(study)[1]
+        assert new.parent == (0, 2)
+        assert lrs(old)[4] == pytest.approx(1e-3)
+        assert set(lrs(new).values()) == {BASE_LR}
+        # The replayed epoch 3 starts from the same checkpoint with the same settings.
+        assert new.curve[3] == old.curve[3]
+        assert_same_state(checkpoint(study, 1, 2), checkpoint(study, 0, 2))

@@ -150,13 +150,10 @@ def _checked_settings(config: TuneConfig, params: Mapping[str, Any]) -> dict[str
         if name not in SEARCHABLE:
             raise ConfigError("--set", name, "a model setting: " + ", ".join(SEARCHABLE))
     try:
-        settings = trial_settings(config, params)
+        trial_settings(config, params)
     except ConfigError as error:
         field = error.field.replace("model.", "--set ", 1)
         raise ConfigError(field, error.value, error.expected) from None
-    if settings.backend != "numpy":
-        expected = "'numpy' (panda checkpoints every epoch; the PyTorch twin keeps none)"
-        raise ConfigError("model.backend", settings.backend, expected)
     return dict(params)
 
 

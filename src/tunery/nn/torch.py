@@ -466,6 +466,14 @@ class TorchTrainer:
     def base_lr(self) -> float:
         return self._numpy.base_lr
 
+    @property
+    def X_val(self) -> Array | None:
+        return self._numpy.X_val
+
+    @property
+    def y_val(self) -> Array | None:
+        return self._numpy.y_val
+
     def set_hyperparameters(self, **hyperparameters: float) -> None:
         """As ``Trainer.set_hyperparameters``: ``lr`` (base rate), ``l2``, ``batch_size``, and the
         optimizer's own; they take effect from the next epoch."""

@@ -216,11 +216,10 @@ def _resume(trial: Trial, trainer: Trainer, settings: ModelSection) -> None:
     The trial's own hyperparameters are put back after loading (a branched trial keeps its new
     ones), and the epochs the checkpoint holds are reported again, so the trial's curve is whole.
     """
-    restore = getattr(trainer, "restore", None)  # the PyTorch twin keeps no checkpoints
-    blob = trial.restore() if restore is not None else None
-    if blob is None or restore is None:
+    blob = trial.restore()
+    if blob is None:
         return
-    restore(blob)
+    trainer.restore(blob)
     trainer.set_hyperparameters(
         **settings.optimizer_hyperparameters(), l2=settings.l2, batch_size=settings.batch_size
     )

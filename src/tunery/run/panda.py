@@ -334,10 +334,7 @@ class _ConfigRecipe:
         for name in params:
             if name not in SEARCHABLE:
                 raise ConfigError("params", name, "a model setting: " + ", ".join(SEARCHABLE))
-        settings = self.settings(params)
-        if settings.backend != "numpy":
-            expected = "'numpy' (panda checkpoints every epoch; the PyTorch twin keeps none)"
-            raise ConfigError("model.backend", settings.backend, expected)
+        self.settings(params)  # validates the merged settings
         return dict(params)
 
     def check_nudge(
