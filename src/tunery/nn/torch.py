@@ -467,7 +467,7 @@ class TorchTrainer:
         return self._numpy.base_lr
 
     @property
-    def X_val(self) -> Array | None:
+    def X_val(self) -> Array | None:  # noqa: N802 - the NumPy Trainer's attribute name
         return self._numpy.X_val
 
     @property
