@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,10 @@ def test_quick_search_efficiency_writes_the_table_and_a_plot_per_objective(
         assert f"](benchmarks/{png.name})" in markdown
     assert "| method | best @ 8 | best @ 16 | trials to grid's best |" in markdown
     assert "coarse to fine, 2 rounds" in markdown
-    assert "- command: `python " in markdown
+    # The exact command is recorded (with its nice level when it ran niced).
+    assert re.search(
+        r"- command: `(nice -n \d+ )?python \S*search_efficiency\.py --quick", markdown
+    )
     assert "CPUs; date: " in markdown
 
 

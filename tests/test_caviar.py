@@ -131,8 +131,10 @@ def test_the_pool_runs_trials_in_workers_and_records_every_ending(tmp_path: Path
     assert trials[5].value == 0.25  # the last reported metric
     assert "must return a number" in (trials[6].error or "")
     assert "SystemExit: 3" in (trials[7].error or "")
+    # Every pool trial ran in a worker, and no more than two processes ever ran them (on a busy
+    # machine one worker may take every trial, so two is not guaranteed).
     pids = {t.user_attrs["pid"] for t in trials.values() if t.number > 0}
-    assert len(pids) == 2
+    assert 1 <= len(pids) <= 2
     assert os.getpid() not in pids
     for number in (1, 2):
         done = trials[number]

@@ -164,7 +164,8 @@ def test_a_babysitting_session_through_the_cli(
         return out
 
     # Each command waits for the one before it to be applied: no race, whatever the speed.
-    wait_for("epoch 1", lambda: epoch_of(store, 0) >= 1, panda_process)
+    # The nudge goes out after epoch 2, so epoch 2 (replayed after the rollback to 1) ran before it.
+    wait_for("epoch 2", lambda: epoch_of(store, 0) >= 2, panda_process)
     assert "queued nudge lr=0.001" in control("nudge", "cub", f"lr={NUDGED_LR}")
     wait_for("the nudge", lambda: store.applied("nudge"), panda_process)
     nudged_at = branch_events(store.trials()[0])[0].epoch
