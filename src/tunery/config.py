@@ -79,7 +79,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
-from urllib.parse import parse_qsl
 
 from tunery._exceptions import ConfigError
 from tunery.data import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION, DIGITS, parse_classes
@@ -91,6 +90,7 @@ from tunery.nn.schedules import SCHEDULES, Schedule, make_schedule
 from tunery.pruners import make_pruner
 from tunery.run import default_workers
 from tunery.space import Choice, Distribution, Float, Int, Space, space_from_config, space_to_dict
+from tunery.storage import parse_storage_url
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -235,19 +235,9 @@ def _options(value: Any, where: str) -> dict[str, Any]:
 
 def _storage(value: Any, where: str) -> str:
     """A store URL, checked without opening it (reading a config must create no file)."""
-    expected = "'sqlite:///path.db' (optionally '?durable=1&timeout=30') or ':memory:'"
     url = _text(value, where)
-    if url in ("memory", ":memory:", "sqlite:///:memory:", "sqlite://"):
-        return url
-    path, _, query = url.removeprefix("sqlite:///").partition("?")
-    if not url.startswith("sqlite:///") or not path:
-        raise ConfigError(where, value, expected)
-    try:
-        options = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        raise ConfigError(where, value, expected) from None
-    if any(key not in ("durable", "timeout") for key, _ in options):
-        raise ConfigError(where, value, expected)
+    with _under(where):
+        parse_storage_url(url)
     return url
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tunery import ConfigError
-from tunery.storage import MemoryStorage, SqliteStorage, get_storage
+from tunery.storage import MemoryStorage, SqliteStorage, get_storage, parse_storage_url
 
 
 @pytest.mark.parametrize("url", ["memory", ":memory:", "sqlite:///:memory:"])
@@ -56,3 +56,23 @@ def test_bad_urls_name_the_field(
         get_storage(url)  # type: ignore[arg-type]
     assert info.value.field == field
     assert not (tmp_path / "t.db").exists()
+
+
+def test_create_false_refuses_a_missing_file_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.db"
+    with pytest.raises(ConfigError) as info:
+        get_storage(f"sqlite:///{missing}", create=False, field="--storage")
+    assert info.value.field == "--storage"
+    assert str(missing) in info.value.expected
+    assert not missing.exists()
+    get_storage(f"sqlite:///{missing}").close()  # created by default
+    get_storage(f"sqlite:///{missing}", create=False).close()  # now it exists
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://x", "sqlite:///", "sqlite:///a.db?durable=2", "sqlite:///a.db?x=1", 3]
+)
+def test_parse_storage_url_checks_without_opening(url: object, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        parse_storage_url(url)
+    assert list(tmp_path.iterdir()) == []

@@ -379,11 +379,7 @@ def resume(study_name: str, storage: str) -> None:
 @contextmanager
 def _control(study_name: str, url: str) -> Iterator[PandaControl]:
     """The control side of a study in an existing store (a missing file is never created)."""
-    if url not in _MEMORY_URLS and url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///").partition("?")[0])
-        if not path.is_file():
-            raise ConfigError("--storage", url, f"an existing study store (there is no {path})")
-    with load_study(study_name, get_storage(url)) as study:
+    with load_study(study_name, get_storage(url, create=False, field="--storage")) as study:
         yield PandaControl(study)
 
 

@@ -11,10 +11,9 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from tunery._exceptions import ConfigError
 from tunery.cli._app import app, console
 from tunery.config import DEFAULT_STORAGE
-from tunery.storage import BaseStorage, get_storage
+from tunery.storage import get_storage
 from tunery.study import load_study
 
 __all__ = ["REPORT_DIR", "report"]
@@ -62,17 +61,11 @@ def report(study_name: str, storage: str, out_dir: Path | None, top: int, seed: 
     """
     from tunery.report import print_summary, report_data, write_report
 
-    with _existing_store(storage) as store, load_study(study_name, store) as study:
+    with (
+        get_storage(storage, create=False, field="--storage") as store,
+        load_study(study_name, store) as study,
+    ):
         data = report_data(study, top=top, seed=seed)
     print_summary(data, console, top=top)
     path = write_report(data, out_dir if out_dir is not None else REPORT_DIR / study_name)
     console.print(f"report: [bold]{escape(str(path))}[/]", highlight=False)
-
-
-def _existing_store(url: str) -> BaseStorage:
-    """Open a store that exists: an SQLite file that is not there is an error, never created."""
-    if url.startswith(_SQLITE_PREFIX) and url not in _IN_MEMORY:
-        path = Path(url.removeprefix(_SQLITE_PREFIX).partition("?")[0])
-        if not path.is_file():
-            raise ConfigError("--storage", url, f"an existing study store (there is no {path})")
-    return get_storage(url)

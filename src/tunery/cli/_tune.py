@@ -26,7 +26,7 @@ from tunery.config import DEFAULT_STORAGE, SAMPLERS, TuneConfig, default_config,
 from tunery.pruners import PRUNERS
 from tunery.run.objective import TEST_ACCURACY, TrainerObjective, open_study, run_study
 from tunery.space import Choice, Distribution, Float, Int
-from tunery.storage import BaseStorage, FrozenTrial, TrialState, get_storage
+from tunery.storage import FrozenTrial, TrialState, get_storage
 from tunery.study import Round, Study, load_study
 
 __all__ = ["export", "ls", "show", "tune"]
@@ -228,7 +228,7 @@ def _write_report(study: Study, report_dir: Path) -> None:
 @click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
 def ls(storage: str) -> None:
     """List the studies in a store: trials by state and the best value."""
-    with _existing_store(storage) as store:
+    with get_storage(storage, create=False, field="--storage") as store:
         summaries = store.list_studies()
     if not summaries:
         console.print(f"no studies in {escape(store.url)}")
@@ -269,7 +269,7 @@ def show(study_name: str, trial_number: int | None, top: int, storage: str) -> N
     With --trial N: the trial's params, state, value, user attributes, its curve epoch by epoch
     and, for a failed trial, the error. A panda study also shows its lineage tree.
     """
-    with load_study(study_name, _existing_store(storage)) as study:
+    with load_study(study_name, get_storage(storage, create=False, field="--storage")) as study:
         if trial_number is None:
             _show_study(study, top)
         else:
@@ -409,7 +409,7 @@ def export(study_name: str, csv_path: str | None, curves_path: str | None, stora
         csv_path = ""
     trials_file = Path(csv_path or f"{study_name}.csv")
     curves_file = None if curves_path is None else Path(curves_path or f"{study_name}-curves.csv")
-    with load_study(study_name, _existing_store(storage)) as study:
+    with load_study(study_name, get_storage(storage, create=False, field="--storage")) as study:
         study.export_csv(trials_file, curves_file)
     for path in (trials_file, curves_file):
         if path is not None:
@@ -417,15 +417,6 @@ def export(study_name: str, csv_path: str | None, curves_path: str | None, stora
 
 
 # --------------------------------------------------------------------------------------- helpers
-
-
-def _existing_store(url: str) -> BaseStorage:
-    """Open a store that exists; a missing SQLite file is an error, never created."""
-    if url not in _MEMORY_URLS and url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///").partition("?")[0])
-        if not path.is_file():
-            raise ConfigError("--storage", url, f"an existing study store (there is no {path})")
-    return get_storage(url)
 
 
 def _counts_text(counts: Mapping[TrialState, int]) -> str:

@@ -12,6 +12,7 @@ URLs:
 from __future__ import annotations
 
 from os import PathLike
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -40,6 +41,7 @@ __all__ = [
     "StudySummary",
     "TrialState",
     "get_storage",
+    "parse_storage_url",
 ]
 
 _MEMORY_URLS = frozenset({"memory", ":memory:", "sqlite:///:memory:", "sqlite://"})
@@ -49,30 +51,51 @@ _EXPECTED_URL = (
 )
 
 
-def get_storage(url: str | PathLike[str] | BaseStorage) -> BaseStorage:
-    """The store named by ``url`` (see the module docstring). A bad URL raises ``ConfigError``."""
+def get_storage(
+    url: str | PathLike[str] | BaseStorage, *, create: bool = True, field: str = "storage"
+) -> BaseStorage:
+    """The store named by ``url`` (see the module docstring). A bad URL raises ``ConfigError``.
+
+    With ``create=False`` an SQLite file that is not there is an error (naming ``field``), never
+    created: commands that only read or steer a study must not leave empty stores behind.
+    """
     if isinstance(url, BaseStorage):
         return url
+    path: Path | None
+    options: dict[str, Any]
     if isinstance(url, PathLike):
-        return SqliteStorage(url)
+        path, options = Path(url), {}
+    else:
+        path, options = parse_storage_url(url, field=field)
+    if path is None:
+        return MemoryStorage()
+    if not create and not path.is_file():
+        raise ConfigError(field, url, f"an existing study store (there is no {path})")
+    return SqliteStorage(path, **options)
+
+
+def parse_storage_url(url: object, *, field: str = "storage") -> tuple[Path | None, dict[str, Any]]:
+    """Check a store URL without opening anything: its SQLite path (``None``: memory), options."""
     if not isinstance(url, str):
-        raise ConfigError("storage", url, _EXPECTED_URL)
+        raise ConfigError(field, url, _EXPECTED_URL)
     if url in _MEMORY_URLS:
-        return MemoryStorage()
-    if not url.startswith(_SQLITE_PREFIX):
-        raise ConfigError("storage", url, _EXPECTED_URL)
-    path, _, query = url[len(_SQLITE_PREFIX) :].partition("?")
-    if not path:
-        raise ConfigError("storage", url, _EXPECTED_URL)
+        return None, {}
+    path, _, query = url.removeprefix(_SQLITE_PREFIX).partition("?")
+    if not url.startswith(_SQLITE_PREFIX) or not path:
+        raise ConfigError(field, url, _EXPECTED_URL)
     if path == ":memory:":
-        return MemoryStorage()
-    return SqliteStorage(path, **_sqlite_options(url, query))
+        return None, {}
+    return Path(path), _sqlite_options(url, query)
 
 
 def _sqlite_options(url: str, query: str) -> dict[str, Any]:
     """``durable`` and ``timeout`` from the URL's query string."""
     options: dict[str, Any] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise ConfigError("storage", url, _EXPECTED_URL) from None
+    for key, value in pairs:
         if key == "durable" and value.lower() in {"1", "0", "true", "false", "yes", "no"}:
             options["durable"] = value.lower() in {"1", "true", "yes"}
         elif key == "timeout":
