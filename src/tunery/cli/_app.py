@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.console import Console
+
+REPORT_DIR = Path("tunery-report")
+"""Where `tunery tune` and `tunery report` write a study's report: REPORT_DIR/<study>/."""
 
 console = Console()
 console_err = Console(stderr=True)

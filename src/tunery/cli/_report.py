@@ -11,14 +11,13 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from tunery.cli._app import app, console
+from tunery.cli._app import REPORT_DIR, app, console
 from tunery.config import DEFAULT_STORAGE
 from tunery.storage import get_storage
 from tunery.study import load_study
 
 __all__ = ["REPORT_DIR", "report"]
 
-REPORT_DIR = Path("tunery-report")
 _SQLITE_PREFIX = "sqlite:///"
 _IN_MEMORY = ("sqlite:///:memory:",)
 

@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tunery._exceptions import ConfigError
-from tunery.cli._app import app, console, console_err
+from tunery.cli._app import REPORT_DIR, app, console, console_err
 from tunery.config import DEFAULT_STORAGE, SAMPLERS, TuneConfig, default_config, load_config
 from tunery.pruners import PRUNERS
 from tunery.run.objective import TEST_ACCURACY, TrainerObjective, open_study, run_study
@@ -31,7 +31,6 @@ from tunery.study import Round, Study, load_study
 
 __all__ = ["export", "ls", "show", "tune"]
 
-REPORT_DIR = Path("tunery-report")
 _MEMORY_URLS = ("memory", ":memory:", "sqlite:///:memory:", "sqlite://")
 _STATES = (
     TrialState.COMPLETE,
