@@ -12,7 +12,7 @@
     study.caviar(objective, space, n_trials=40, rounds=2)
 
 The names below are imported on first use, so ``import tunery`` stays light: the study machinery
-(SciPy's quasi-random samplers) loads only when ``tunery.Study`` is first touched.
+(NumPy, the store) loads only when ``tunery.Study`` is first touched.
 """
 
 from __future__ import annotations
