@@ -268,6 +268,9 @@ def render_param(points: ParamPoints, metric: str, path: str | Path, *, dpi: int
 # -- the coarse-to-fine picture --------------------------------------------------------------------
 
 
+_ROUND_MARKERS = ("o", "^", "s", "D", "v", "P")
+
+
 def render_zoom(
     data: ZoomData, metric: str, path: str | Path, *, maximize: bool = True, dpi: int = 110
 ) -> Path:
@@ -288,7 +291,22 @@ def render_zoom(
     if scored.any():
         norm = Normalize(float(values[scored].min()), float(values[scored].max()))
         cmap = _value_colours(maximize)
-        drawn = axes.scatter(xs[scored], ys[scored], c=values[scored], cmap=cmap, norm=norm, s=24)
+        rounds = np.array(data.rounds)
+        for index, round_ in enumerate(sorted(set(rounds[scored].tolist()))):
+            # One marker per round, so the denser sampling inside each zoom box shows.
+            mine = scored & (rounds == round_)
+            drawn = axes.scatter(
+                xs[mine],
+                ys[mine],
+                c=values[mine],
+                cmap=cmap,
+                norm=norm,
+                s=26,
+                marker=_ROUND_MARKERS[index % len(_ROUND_MARKERS)],
+                edgecolors="0.3",
+                linewidths=0.4,
+                label=f"round {round_} trials",
+            )
         figure.colorbar(drawn, ax=axes, label=metric)
     palette = colormaps["tab10"]
     for box in data.boxes:
@@ -302,8 +320,7 @@ def render_zoom(
     _apply_scale(axes, data.x_axis, "x", [*data.xs, *(e for b in data.boxes for e in b.x)])
     _apply_scale(axes, data.y_axis, "y", [*data.ys, *(e for b in data.boxes for e in b.y)])
     axes.grid(True, alpha=0.3)
-    if data.boxes:
-        axes.legend(loc="best", fontsize="small")
+    axes.legend(loc="best", fontsize="small")
     axes.set_title(f"coarse to fine: {data.x_axis.name} × {data.y_axis.name}")
     return _save(figure, path, dpi)
 
