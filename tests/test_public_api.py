@@ -23,6 +23,7 @@ PUBLIC = {
     "Trial",
     "TrialState",
     "TuneryError",
+    "TuneryWarning",
     "__version__",
     "list_studies",
     "load_config",

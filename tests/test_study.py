@@ -607,3 +607,22 @@ def test_a_given_pruner_watches_the_studys_metric_and_direction() -> None:
     kept = Study("t", ":memory:", direction="minimize", metric="loss", pruner=told).pruner
     assert isinstance(kept, MedianPruner)
     assert (kept.metric, kept.direction) == ("val_accuracy", "maximize")
+
+
+def test_a_round_without_enough_complete_trials_goes_on_without_zooming() -> None:
+    from tunery import TuneryWarning
+
+    def prunes_most(trial: Trial) -> float:
+        trial.report(1, val_accuracy=trial.params["x"])
+        if trial.params["x"] > 0.3:
+            raise Pruned
+        return trial.params["x"]
+
+    space = {"x": Float(0.0, 1.0)}
+    study = Study("p", ":memory:", seed=1)
+    with pytest.warns(TuneryWarning, match="without zooming"):
+        study.caviar(prunes_most, space, n_trials=30, rounds=3, workers=1)
+    # The study finished all its trials instead of stopping at the first round boundary.
+    assert study.count_done() == 30
+    complete = study.get_trials([TrialState.COMPLETE])
+    assert all(trial.params["x"] <= 0.3 for trial in complete)

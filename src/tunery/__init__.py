@@ -20,7 +20,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from tunery._exceptions import ConfigError, DataError, Diverged, Pruned, StorageError, TuneryError
+from tunery._exceptions import (
+    ConfigError,
+    DataError,
+    Diverged,
+    Pruned,
+    StorageError,
+    TuneryError,
+    TuneryWarning,
+)
 
 if TYPE_CHECKING:
     from tunery.config import load_config
@@ -43,6 +51,7 @@ __all__ = [
     "Trial",
     "TrialState",
     "TuneryError",
+    "TuneryWarning",
     "__version__",
     "list_studies",
     "load_config",

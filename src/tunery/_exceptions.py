@@ -7,16 +7,30 @@
     ├── Pruned                  raised by an objective when ``trial.should_prune()`` says so
     └── Diverged                a NaN or inf loss (the trial is recorded as DIVERGED, not FAILED)
 
+``TuneryWarning`` (a ``UserWarning``) marks something that went on, but not as asked.
+
 A user's mistake at the CLI becomes a one-line message and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DataError", "Diverged", "Pruned", "StorageError", "TuneryError"]
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "Diverged",
+    "Pruned",
+    "StorageError",
+    "TuneryError",
+    "TuneryWarning",
+]
 
 
 class TuneryError(Exception):
     """Root of the exceptions tunery raises on purpose."""
+
+
+class TuneryWarning(UserWarning):
+    """Something worked, but not as asked (e.g. a round that could not zoom)."""
 
 
 class ConfigError(TuneryError, ValueError):

@@ -31,6 +31,7 @@ import json
 import math
 import numbers
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from tunery._exceptions import ConfigError, StorageError
+from tunery._exceptions import ConfigError, StorageError, TuneryWarning
 from tunery.run import Callback, default_workers, execute
 from tunery.samplers import Sampler, make_sampler, sample_params
 from tunery.space import Box, Space, space_from_dict, space_to_dict, validate_space, zoom
@@ -606,8 +607,26 @@ class Study:
                 self, objective, target=targets[index], workers=workers, callbacks=hooks, live=live
             )
             if index + 1 < len(targets):
-                self.zoom(top=top, min_top=min_top, margin=margin)
+                self._zoom_if_possible(top=top, min_top=min_top, margin=margin)
         return self
+
+    def _zoom_if_possible(self, *, top: float | int, min_top: int, margin: float) -> None:
+        """Zoom between caviar's rounds, or go on in the same round when it cannot.
+
+        A zoom needs ``min_top`` COMPLETE trials. Pruned, failed and diverged trials do not count,
+        so a study with a pruner can end a round short of them; raising would leave it stuck at the
+        same boundary on every re-run, so it keeps sampling the current space and says so.
+        """
+        complete = len(self.get_trials([TrialState.COMPLETE]))
+        if complete >= min_top:
+            self.zoom(top=top, min_top=min_top, margin=margin)
+            return
+        warnings.warn(
+            f"study {self.name!r}: only {complete} COMPLETE trial(s), fewer than min_top={min_top}"
+            f"; round {self.rounds[-1].index} goes on without zooming",
+            TuneryWarning,
+            stacklevel=3,
+        )
 
     def panda(
         self,
