@@ -65,6 +65,10 @@ def _blas_threads() -> list[int]:
     return [int(pool["num_threads"]) for pool in threadpool_info()]
 
 
+def quick(trial: Trial) -> float:
+    return float(trial.params["x"])
+
+
 def dies(trial: Trial) -> float:
     """Trial 1 SIGKILLs its own worker, trial 3 leaves with os._exit(7)."""
     trial.set_user_attr("pid", os.getpid())
@@ -484,3 +488,19 @@ def test_the_live_view_redraws_at_most_at_its_rate() -> None:
             view.tick()
         assert redraws == 0  # one redraw per 1000 s at most, and the first came at the start
     assert "0/3 trials" in screen.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_a_callback_error_propagates_and_no_healthy_worker_is_killed(tmp_path: Path) -> None:
+    study = Study("s", tmp_path / "t.db").caviar(quick, SPACE, n_trials=1, workers=1)
+    finished: list[int] = []
+
+    def exporting(study: Study, trial: FrozenTrial) -> None:
+        finished.append(trial.number)
+        raise PermissionError("cannot write the export")
+
+    with pytest.raises(PermissionError, match="cannot write the export"):
+        run_pool(study, quick, target=4, workers=2, callbacks=[exporting], live=False)
+    # The first callback error stops the run, as with one worker; it is not taken for a dead
+    # worker (which would wait, kill it and go on, swallowing the error).
+    assert len(finished) == 1
+    assert study.trials[finished[0]].state is TrialState.COMPLETE

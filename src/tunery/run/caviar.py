@@ -126,6 +126,18 @@ class _Worker:
     problem: str | None = None  # a failure to record what the running trial sent
 
 
+_NOTHING = object()  # no message waiting
+_BROKEN = object()  # the pipe is closed: the worker is gone
+
+
+def _receive(conn: Connection) -> Any:
+    """The next message from a worker; ``_NOTHING`` if none waits, ``_BROKEN`` if it is gone."""
+    try:
+        return conn.recv() if conn.poll() else _NOTHING
+    except (EOFError, OSError):
+        return _BROKEN
+
+
 class _Coordinator:
     """The coordinator's loop: hand out trials, serve the workers' calls, tell finished trials."""
 
@@ -222,21 +234,20 @@ class _Coordinator:
                 self._bury(worker)
 
     def _drain(self, worker: _Worker) -> None:
-        try:
-            for _ in range(_MESSAGES_PER_TURN):
-                if not worker.conn.poll():
-                    return
-                self._handle(worker, worker.conn.recv())
-        except (EOFError, OSError):
-            self._bury(worker)
+        for _ in range(_MESSAGES_PER_TURN):
+            message = _receive(worker.conn)
+            if message is _BROKEN:
+                self._bury(worker)
+                return
+            if message is _NOTHING:
+                return
+            # Outside the pipe guard: an error of the study or a callback is not a dead worker.
+            self._handle(worker, message)
 
     def _bury(self, worker: _Worker) -> None:
         """A worker died: read what it sent before dying, fail its trial, start a new one."""
-        try:
-            while worker.conn.poll():
-                self._handle(worker, worker.conn.recv())
-        except (EOFError, OSError):
-            pass
+        while (message := _receive(worker.conn)) is not _NOTHING and message is not _BROKEN:
+            self._handle(worker, message)
         worker.process.join(_JOIN_SECONDS)
         if worker.process.is_alive():  # its pipe broke but it lives on: make sure it is gone
             worker.process.kill()
@@ -325,6 +336,7 @@ class _Coordinator:
             frozen = self.study.tell(trial, outcome.value, outcome.state, outcome.error)
             worker.trial = None
             self.done += 1
+            self.idle_deaths = 0  # only deaths in a row, no trial finished, mean a broken setup
         self.view.finished(frozen)
         for callback in self.callbacks:
             callback(self.study, frozen)
