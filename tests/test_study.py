@@ -626,3 +626,22 @@ def test_a_round_without_enough_complete_trials_goes_on_without_zooming() -> Non
     assert study.count_done() == 30
     complete = study.get_trials([TrialState.COMPLETE])
     assert all(trial.params["x"] <= 0.3 for trial in complete)
+
+
+def test_a_trial_the_store_refused_keeps_its_draw_next() -> None:
+    class Refusing(MemoryStorage):
+        refuse = True
+
+        def create_trial(self, *args: Any, **kwargs: Any) -> Any:
+            if self.refuse:
+                self.refuse = False
+                raise StorageError("the write lock was held too long")
+            return super().create_trial(*args, **kwargs)
+
+    space = {"x": Float(0.0, 1.0)}
+    study = Study("s", Refusing(), seed=5)
+    with pytest.raises(StorageError):
+        study.ask(space)
+    trial = study.ask()
+    assert trial.sample_id == 0
+    assert trial.params == sample_params(make_sampler("random"), space, 5, 0)

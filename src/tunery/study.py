@@ -458,10 +458,10 @@ class Study:
                 sample_id, values = None, _check_params(params)
             elif self._pending:
                 sample_id = min(self._pending)
-                entry = self._pending.pop(sample_id)
+                entry = self._pending[sample_id]
                 values, resumes = entry.params, entry.resumes
             else:
-                sample_id, self._next_sample = self._next_sample, self._next_sample + 1
+                sample_id = self._next_sample
                 values = self._draw(current, sample_id)
             record = self.storage.create_trial(
                 self.study_id,
@@ -470,6 +470,11 @@ class Study:
                 params=values,
                 parent=_check_parent(parent),
             )
+            # Only now is the draw taken: if the store refused the trial, it is still next.
+            if params is None and sample_id in self._pending:
+                del self._pending[sample_id]
+            elif params is None:
+                self._next_sample += 1
             trial = Trial(record, self._backend, metric=self.metric, resumes=resumes)
             self._live[trial.number] = trial
             return trial

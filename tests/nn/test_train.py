@@ -203,7 +203,7 @@ def ids_trainer(n: int, batch_size: int, batchnorm: bool, seed: int = 0) -> Trai
         (22, 10, True, [10, 10, 2]),  # the last partial batch is kept
         (11, 10, True, [11]),
         (5, 64, True, [5]),
-        (2, 1, True, [2]),
+        (3, 2, True, [3]),  # batch size 1 with batch norm is refused up front
     ],
 )
 def test_batch_sizes(n: int, batch_size: int, batchnorm: bool, sizes: list[int]) -> None:
@@ -429,3 +429,21 @@ def test_bad_fit_arguments_name_the_field(options: dict[str, Any], field: str) -
     with pytest.raises(ConfigError) as error:
         fit(MLP([4, 3]), *blobs(20), **options)
     assert error.value.field == field
+
+
+def test_a_batch_of_one_is_refused_up_front_with_batch_norm() -> None:
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)).astype(np.float32), rng.integers(0, 2, 20)
+    with_bn = MLP([4, 3, 2], batchnorm=True)
+    with pytest.raises(ConfigError) as info:
+        Trainer(with_bn, make_optimizer("gd", lr=0.1), X, y, batch_size=1)
+    assert info.value.field == "batch_size"
+    trainer = Trainer(with_bn, make_optimizer("gd", lr=0.1), X, y, batch_size=4)
+    with pytest.raises(ConfigError, match="batch norm"):
+        trainer.set_hyperparameters(batch_size=1)
+    assert trainer.batch_size == 4
+    # Without batch norm a batch of one is plain stochastic gradient descent.
+    plain = Trainer(
+        MLP([4, 3, 2], batchnorm=False), make_optimizer("gd", lr=0.1), X, y, batch_size=1
+    )
+    assert plain.run_epoch().epoch == 1

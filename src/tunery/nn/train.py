@@ -192,7 +192,8 @@ class Trainer:
         self.optimizer = optimizer
         self.X, self.y = _checked_data("X", "y", X, y, model)
         self.X_val, self.y_val = _checked_validation(X_val, y_val, model)
-        self.batch_size = check_positive_int("batch_size", batch_size)
+        self._batchnorm = any(isinstance(layer, BatchNorm) for layer in model.layers)
+        self.batch_size = self._checked_batch_size(batch_size)
         self.l2 = _checked_l2(l2)
         self.schedule = _checked_schedule(schedule)
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -204,7 +205,6 @@ class Trainer:
         self.epoch = 0
         self.history = History()
         self._rng = np.random.default_rng(self.seed)
-        self._batchnorm = any(isinstance(layer, BatchNorm) for layer in model.layers)
         if self._batchnorm and len(self.X) < 2:
             raise ConfigError("X", f"{len(self.X)} example", "at least 2 examples with batch norm")
         self._batch_buffer = np.empty((0, self.X.shape[1]), dtype=self.X.dtype)
@@ -258,6 +258,13 @@ class Trainer:
             if not math.isfinite(cost):
                 break
         return float(np.mean(costs))
+
+    def _checked_batch_size(self, value: object) -> int:
+        size = check_positive_int("batch_size", value)
+        if self._batchnorm and size < 2:
+            # Batch norm's statistics need two examples; PyTorch refuses a batch of one too.
+            raise ConfigError("batch_size", value, "an integer >= 2 with batch norm")
+        return size
 
     def _batches(self) -> Iterator[Array]:
         """Index arrays of this epoch's mini-batches (a trailing batch of one joins the one before
@@ -329,7 +336,7 @@ class Trainer:
         """
         settings = dict(hyperparameters)
         l2 = _checked_l2(settings.pop("l2", self.l2))
-        batch_size = check_positive_int("batch_size", settings.pop("batch_size", self.batch_size))
+        batch_size = self._checked_batch_size(settings.pop("batch_size", self.batch_size))
         self.optimizer.set(**settings)  # validates all of them before it changes any
         if "lr" in settings:
             self.base_lr = self.optimizer.lr

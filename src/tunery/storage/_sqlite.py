@@ -212,7 +212,7 @@ class SqliteStorage(BaseStorage):
             raise StorageError(
                 f"{self.path}: is an SQLite file of another program, not a tunery store"
             )
-        if "schema_version" not in tables or tables < {"studies", "trials", "events"}:
+        if "schema_version" not in tables or not {"studies", "trials", "events"} <= tables:
             con.executescript(_SCHEMA)
         (version,) = con.execute("SELECT MAX(version) FROM schema_version").fetchone()
         if version > SCHEMA_VERSION:
@@ -650,8 +650,17 @@ class _WriteTransaction:
         return store._con
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        con = self._store._con
         try:
-            self._store._con.execute("COMMIT" if kind is None else "ROLLBACK")
+            if kind is not None:
+                con.execute("ROLLBACK")
+                return
+            try:
+                con.execute("COMMIT")
+            except sqlite3.Error:
+                # A failed COMMIT leaves the transaction open; every later BEGIN would fail.
+                con.execute("ROLLBACK")
+                raise
         finally:
             self._store._lock.release()
 
