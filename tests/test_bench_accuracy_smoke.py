@@ -26,9 +26,9 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 BACKENDS = ["numpy", "torch"] if HAS_TORCH else ["numpy"]
 
 
-def run_quick(script: str, out: Path) -> None:
+def run_quick(script: str, out: Path, *options: str) -> None:
     subprocess.run(
-        [sys.executable, str(BENCH / script), "--quick", "--out", str(out)],
+        [sys.executable, str(BENCH / script), "--quick", "--out", str(out), *options],
         check=True,
         capture_output=True,
         text=True,
@@ -41,6 +41,18 @@ def run_quick(script: str, out: Path) -> None:
 def accuracy_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("accuracy")
     run_quick("accuracy.py", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sized_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Rows (g), (h) on a small folder of solid-colour photos: the digits are never resized."""
+    from tests.data.helpers import make_image_folder
+
+    photos = tmp_path_factory.mktemp("photos")
+    make_image_folder(photos, {str(digit): 12 for digit in range(6)})
+    out = tmp_path_factory.mktemp("accuracy_sized")
+    run_quick("accuracy.py", out, "--data", str(photos), "--rows", "gh")
     return out
 
 
@@ -90,6 +102,31 @@ def test_quick_accuracy_records_every_evaluation_and_the_studies_winners(
             e for e in evaluations if (e["row"], e["seed"], e["backend"]) == (key, 0, "numpy")
         )
         assert again["val"] == pytest.approx(study["best_val"])
+
+
+def test_quick_accuracy_skips_the_size_rows_on_the_digits(accuracy_out: Path) -> None:
+    record = json.loads((accuracy_out / "accuracy.json").read_text())
+    assert [row["key"] for row in record["rows"]] == list("abcd")
+
+
+def test_quick_accuracy_searches_the_input_size_of_photos(sized_out: Path) -> None:
+    record = json.loads((sized_out / "accuracy.json").read_text())
+    assert [row["key"] for row in record["rows"]] == ["g", "h"]
+    sizes = {16, 24, 32, 48, 64}
+    for key in "gh":
+        study = record["studies"][key]
+        assert study["space"]["image_size"] == {"choices": sorted(sizes)}
+        assert study["best_params"]["image_size"] in sizes
+        again = next(
+            e
+            for e in record["evaluations"]
+            if (e["row"], e["seed"], e["backend"]) == (key, 0, "numpy")
+        )
+        # Retrained at the winner's size: the same run as the study's, so the same accuracy.
+        assert again["val"] == pytest.approx(study["best_val"])
+    markdown = (sized_out / "accuracy.md").read_text()
+    assert "(g) ≥ 0.90" in markdown
+    assert "(h) ≥ 0.92" in markdown
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")

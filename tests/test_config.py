@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from tests.conftest import SIGNS
 from tunery import ConfigError
 from tunery.config import (
+    DATA_SEARCHABLE,
     SEARCHABLE,
+    DataSection,
     ModelSection,
     StudySection,
     TuneConfig,
@@ -22,6 +24,7 @@ from tunery.config import (
     default_config,
     hidden_layers,
     load_config,
+    trial_data,
     trial_model,
 )
 from tunery.space import Choice, Float, Int
@@ -395,7 +398,63 @@ def test_every_searchable_name_is_accepted_in_a_space(name: str) -> None:
         "beta2": {"low": 0.99, "high": 0.999},
         "keep_prob": {"low": 0.5, "high": 1.0},
         "decay_rate": {"low": 0.5, "high": 0.9},
+        "image_size": {"choices": [16, 32]},
     }
     table = values.get(name, {"low": 1e-4, "high": 1e-1, "scale": "log"})
     tables = {**copy.deepcopy(BASE), "model": model, "space": {name: table}}
+    if name in DATA_SEARCHABLE:
+        tables["data"] = {"source": "photos"}  # not read until a dataset is loaded
     assert isinstance(config_from_dict(tables), TuneConfig)
+
+
+# ---------------------------------------------------------------------------- a searched image_size
+
+
+def photo_tables(space: dict[str, Any]) -> dict[str, Any]:
+    tables = copy.deepcopy(BASE)
+    tables["data"] = {"source": "photos", "image_size": 64}
+    tables["space"] = space
+    return tables
+
+
+def test_image_size_is_searched_as_a_data_setting() -> None:
+    config = config_from_dict(photo_tables({"image_size": {"low": 16, "high": 64}}))
+    assert config.space["image_size"] == Int(16, 64)
+    assert trial_data(config.data, {"image_size": 24, "lr": 0.1}).image_size == 24
+    assert trial_data(config.data, {"lr": 0.1}) is config.data
+    settings = trial_model(config.model, {"image_size": 24, "lr": 0.1})
+    assert settings == trial_model(config.model, {"lr": 0.1})  # not a model setting
+
+
+@pytest.mark.parametrize(
+    ("space", "field", "value"),
+    [
+        ({"image_size": {"choices": [16, 0]}}, "space.image_size.choices[1]", 0),
+        ({"image_size": {"choices": [16, "big"]}}, "space.image_size.choices[1]", "big"),
+        ({"image_size": {"low": 0, "high": 8}}, "space.image_size.low", 0),
+        ({"image_size": {"low": 8.0, "high": 32.0}}, "space.image_size", None),
+    ],
+)
+def test_a_bad_image_size_range_names_its_field(
+    space: dict[str, Any], field: str, value: Any
+) -> None:
+    with pytest.raises(ConfigError) as bad:
+        config_from_dict(photo_tables(space))
+    assert bad.value.field == field
+    if value is not None:
+        assert bad.value.value == value
+
+
+def test_image_size_is_refused_for_the_bundled_digits() -> None:
+    tables = photo_tables({"image_size": {"choices": [16, 32]}})
+    tables["data"] = {"source": "digits"}
+    with pytest.raises(ConfigError, match="folder of photos") as bad:
+        config_from_dict(tables)
+    assert bad.value.field == "space.image_size"
+
+
+def test_trial_data_names_a_bad_value() -> None:
+    with pytest.raises(ConfigError) as bad:
+        trial_data(DataSection(source="photos"), {"image_size": -3})
+    assert (bad.value.field, bad.value.value) == ("data.image_size", -3)
+    assert DATA_SEARCHABLE == ("image_size",)

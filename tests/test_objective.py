@@ -53,7 +53,7 @@ def digits() -> Dataset:
 
 def objective_with(config: TuneConfig, dataset: Dataset) -> TrainerObjective:
     objective = TrainerObjective(config)
-    objective._dataset = dataset  # the same data, loaded once for the whole module
+    objective._datasets.put(config.data, dataset)  # the same data, loaded once for the module
     return objective
 
 
@@ -170,7 +170,7 @@ def test_the_objective_pickles_without_its_dataset(digits: Dataset) -> None:
     blob = pickle.dumps(objective)
     assert len(blob) < 20_000  # the digits alone are ~100 kB
     clone = pickle.loads(blob)
-    assert clone._dataset is None
+    assert len(clone._datasets) == 0
     assert clone.config == objective.config
     assert np.array_equal(clone.dataset.y_test, digits.y_test)
 

@@ -42,6 +42,7 @@
     beta = { low = 0.9, high = 0.999, scale = "one_minus_log" }
     units = { low = 10, high = 100, type = "int" }
     batch_size = { choices = [32, 64, 128, 256] }
+    image_size = { choices = [16, 32, 64] }   # photos only: [data].image_size, searched
 
     [run]                        # how the search runs (tunery tune's flags override these)
     trials = 20                  # finished trials to reach, over all rounds
@@ -93,6 +94,7 @@ from tunery.space import Choice, Distribution, Float, Int, Space, space_from_con
 from tunery.storage import parse_storage_url
 
 __all__ = [
+    "DATA_SEARCHABLE",
     "DEFAULT_STORAGE",
     "DEFAULT_TOML",
     "METRICS",
@@ -106,6 +108,7 @@ __all__ = [
     "default_config",
     "hidden_layers",
     "load_config",
+    "trial_data",
     "trial_model",
 ]
 
@@ -151,8 +154,12 @@ SEARCHABLE = (
     "activation",
     "batchnorm",
     "decay",
+    "image_size",
 )
-"""The names ``[space]`` may search: the model's settings, plus ``units`` and ``num_layers``."""
+"""The names ``[space]`` may search: the model's settings, ``units`` and ``num_layers``, and the
+data's ``image_size`` (see ``DATA_SEARCHABLE``)."""
+DATA_SEARCHABLE = ("image_size",)
+"""The searchable names that belong to ``[data]``: each value loads (and caches) its own dataset."""
 _REAL_SETTINGS = frozenset({"lr", "beta", "beta2", "epsilon", "l2", "keep_prob", "decay_rate"})
 
 
@@ -481,6 +488,7 @@ class TuneConfig:
         if not self.space:
             raise ConfigError("space", {}, "at least one searched setting")
         _check_used(self.model, self.space)
+        _check_data_searched(self.data, self.space)
         for name, distribution in self.space.items():
             _check_searched(self.model, name, distribution)
         if (
@@ -549,9 +557,25 @@ def _check_searched(model: ModelSection, name: str, distribution: Distribution) 
     if name in _REAL_SETTINGS and isinstance(distribution, Int):
         expected = 'float bounds for a real setting (write 0.0, not 0, or add type = "float")'
         raise ConfigError(f"space.{name}", distribution.to_dict(), expected)
+    if name in DATA_SEARCHABLE:
+        return  # checked with the data section (_check_data_searched)
     for end, value in _endpoints(distribution):
         with _under(f"space.{name}.{end}"):
             trial_model(model, {name: value})
+
+
+def _check_data_searched(data: DataSection, space: Space) -> None:
+    """Searched data settings: valid values, and a source they change (the digits are 8 × 8)."""
+    for name in sorted(set(space) & set(DATA_SEARCHABLE)):
+        distribution = space[name]
+        if name == "image_size" and data.source == DIGITS:
+            expected = "a folder of photos in data.source (the 8 × 8 digits are not resized)"
+            raise ConfigError(f"space.{name}", name, expected)
+        if isinstance(distribution, Float):
+            raise ConfigError(f"space.{name}", distribution.to_dict(), "integer bounds or choices")
+        for end, value in _endpoints(distribution):
+            with _under(f"space.{name}.{end}"):
+                trial_data(data, {name: value})
 
 
 def _check_used(model: ModelSection, space: Space) -> None:
@@ -606,9 +630,19 @@ def trial_model(model: ModelSection, params: Mapping[str, Any]) -> ModelSection:
         raise ConfigError("params", unknown, "searchable settings: " + ", ".join(SEARCHABLE))
     units = _optional(_integer(1))(params.get("units"), "model.units")
     num_layers = _optional(_integer(1))(params.get("num_layers"), "model.num_layers")
-    settings = {k: v for k, v in params.items() if k not in _LAYER_KEYS}
+    skipped = {*_LAYER_KEYS, *DATA_SEARCHABLE}
+    settings = {k: v for k, v in params.items() if k not in skipped}
     layers = hidden_layers(model.layers, units, num_layers)
     return dataclasses.replace(model, layers=layers, **settings)
+
+
+def trial_data(data: DataSection, params: Mapping[str, Any]) -> DataSection:
+    """The fixed ``data`` with a trial's searched data settings (``image_size``) put in.
+
+    Model settings in ``params`` are ignored; a bad value raises ConfigError naming ``data.<key>``.
+    """
+    changes = {name: params[name] for name in DATA_SEARCHABLE if name in params}
+    return dataclasses.replace(data, **changes) if changes else data
 
 
 # --------------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ def test_public_surface() -> None:
         "Dataset",
         "NormalizeKind",
         "Normalizer",
+        "resizes_images",
         "cache_root",
         "load_dataset",
         "load_images",

@@ -26,9 +26,9 @@ from rich.text import Text
 
 from tunery._exceptions import ConfigError
 from tunery.cli._app import app, console, console_err
-from tunery.config import DEFAULT_STORAGE, SEARCHABLE, TuneConfig, load_config
+from tunery.config import DEFAULT_STORAGE, SEARCHABLE, TuneConfig, load_config, trial_data
 from tunery.nn.train import EpochMetrics
-from tunery.run.objective import load_config_dataset, trial_settings
+from tunery.run.objective import check_resizable, load_config_dataset, trial_settings
 from tunery.run.panda import (
     AppliedEvent,
     Panda,
@@ -151,9 +151,12 @@ def _checked_settings(config: TuneConfig, params: Mapping[str, Any]) -> dict[str
             raise ConfigError("--set", name, "a model setting: " + ", ".join(SEARCHABLE))
     try:
         trial_settings(config, params)
+        data = trial_data(config.data, params)
     except ConfigError as error:
-        field = error.field.replace("model.", "--set ", 1)
+        field = error.field.replace("model.", "--set ", 1).replace("data.", "--set ", 1)
         raise ConfigError(field, error.value, error.expected) from None
+    if data != config.data:
+        check_resizable(data)
     return dict(params)
 
 

@@ -7,7 +7,7 @@ new images (``load_images`` then ``normalizer.transform``) get the same transfor
 
 from tunery.data._cache import CACHE_ENV, cache_root
 from tunery.data._classes import parse_classes, sort_class_names
-from tunery.data._dataset import Dataset, load_dataset
+from tunery.data._dataset import Dataset, load_dataset, resizes_images
 from tunery.data._digits import DIGITS
 from tunery.data._images import load_images
 from tunery.data._normalize import NORMALIZE_KINDS, NormalizeKind, Normalizer
@@ -26,5 +26,6 @@ __all__ = [
     "load_dataset",
     "load_images",
     "parse_classes",
+    "resizes_images",
     "sort_class_names",
 ]

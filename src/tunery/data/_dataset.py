@@ -27,7 +27,7 @@ from tunery.data._splits import (
     split_three,
 )
 
-__all__ = ["Dataset", "load_dataset"]
+__all__ = ["Dataset", "load_dataset", "resizes_images"]
 
 _H5_SUFFIXES = (".h5", ".hdf5")
 
@@ -129,6 +129,15 @@ def load_dataset(
         return _from_pair(train, test, str(path), kind, val_share, seed)
     labeled = _folders.load_image_folder(path, wanted, image_size, cache_dir)
     return _from_one(labeled, str(path), kind, val_share, test_share, seed)
+
+
+def resizes_images(source: str | Path) -> bool:
+    """Whether ``load_dataset(source, image_size=...)`` resizes: true for a folder of photos only
+    (the bundled digits and .h5 images keep their size). The source must exist."""
+    if isinstance(source, str) and source == DIGITS:
+        return False
+    path = _existing(Path(source).expanduser())
+    return not (path.is_file() or _h5.has_h5_pair(path))
 
 
 def _existing(path: Path) -> Path:

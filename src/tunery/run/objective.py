@@ -27,8 +27,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from tunery._exceptions import ConfigError, Pruned
-from tunery.config import ModelSection, TuneConfig, trial_model
-from tunery.data import Dataset, load_dataset
+from tunery.config import DataSection, ModelSection, TuneConfig, trial_data, trial_model
+from tunery.data import Dataset, load_dataset, resizes_images
 from tunery.nn.model import MLP
 from tunery.nn.train import EpochMetrics, Trainer
 
@@ -39,10 +39,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TEST_ACCURACY",
+    "DatasetCache",
     "TrainerObjective",
     "build_model",
     "build_trainer",
+    "check_resizable",
     "load_config_dataset",
+    "load_data_section",
     "make_config_pruner",
     "open_study",
     "run_study",
@@ -60,9 +63,13 @@ def trial_settings(config: TuneConfig, params: Mapping[str, Any]) -> ModelSectio
     return replace(trial_model(config.model, params), epochs=config.epochs)
 
 
-def load_config_dataset(config: TuneConfig) -> Dataset:
-    """``load_dataset`` with the config's ``[data]`` section."""
-    data = config.data
+def load_config_dataset(config: TuneConfig, params: Mapping[str, Any] | None = None) -> Dataset:
+    """``load_dataset`` with the config's ``[data]`` section (and a trial's ``image_size``)."""
+    return load_data_section(trial_data(config.data, params or {}))
+
+
+def load_data_section(data: DataSection) -> Dataset:
+    """``load_dataset`` with the arguments of one ``[data]`` section."""
     return load_dataset(
         data.source,
         classes=data.classes,
@@ -95,12 +102,13 @@ def build_trainer(
 ) -> Trainer:
     """A ready trainer for one trial: model, optimizer, schedule and data, not yet trained.
 
-    ``dataset`` defaults to loading ``config.data``. The trainer raises ``tunery.Diverged`` on a
-    NaN or inf cost. With ``model.backend = "torch"`` it is a ``tunery.nn.torch.TorchTrainer``,
-    which has the same methods (it is not a subclass, hence the ``Any`` inside).
+    ``dataset`` defaults to loading ``config.data`` with the params' ``image_size``. The trainer
+    raises ``tunery.Diverged`` on a NaN or inf cost. With ``model.backend = "torch"`` it is a
+    ``tunery.nn.torch.TorchTrainer``, which has the same methods (it is not a subclass, hence the
+    ``Any`` inside).
     """
     settings = trial_settings(config, params)
-    data = load_config_dataset(config) if dataset is None else dataset
+    data = load_config_dataset(config, params) if dataset is None else dataset
     trainer_class: Any = Trainer
     if settings.backend == "torch":
         trainer_class = _torch_trainer_class()
@@ -133,28 +141,37 @@ def _torch_trainer_class() -> type[Any]:
 class TrainerObjective:
     """``objective(trial) -> float`` for ``Study.caviar``: trains one network per trial.
 
-    Picklable: the config travels, the dataset does not (each process loads it once, on first use).
+    Picklable: the config travels, the datasets do not (each process loads each one once, on first
+    use). A searched ``image_size`` gives one dataset per size.
     """
 
     def __init__(self, config: TuneConfig) -> None:
         if not isinstance(config, TuneConfig):
             raise ConfigError("config", config, "a tunery.config.TuneConfig")
         self.config = config
-        self._dataset: Dataset | None = None
+        self._datasets = DatasetCache()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"config": self.config}
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
         self.config = state["config"]
-        self._dataset = None
+        self._datasets = DatasetCache()
 
     @property
     def dataset(self) -> Dataset:
-        """The config's dataset, loaded on first use and kept for this process."""
-        if self._dataset is None:
-            self._dataset = load_config_dataset(self.config)
-        return self._dataset
+        """The config's own ``[data]`` dataset, loaded on first use and kept for this process.
+
+        With ``image_size`` searched it also checks that the source is resized (a photo folder).
+        """
+        dataset = self._datasets.get(self.config.data)  # first: a missing source says so
+        if "image_size" in self.config.space:
+            check_resizable(self.config.data)
+        return dataset
+
+    def dataset_for(self, params: Mapping[str, Any]) -> Dataset:
+        """The dataset a trial with ``params`` trains on (its ``image_size`` if searched)."""
+        return self._datasets.get(trial_data(self.config.data, params))
 
     def __call__(self, trial: Trial) -> float:
         # One BLAS thread per trial: parallelism comes from the workers. With more, OpenBLAS's
@@ -165,19 +182,48 @@ class TrainerObjective:
 
     def _train(self, trial: Trial) -> float:
         reporter = _Reporter(trial, self.config.epochs, self.config.run.checkpoint_every)
-        trainer = build_trainer(self.config, trial.params, self.dataset, callback=reporter)
+        data = self.dataset_for(trial.params)
+        trainer = build_trainer(self.config, trial.params, data, callback=reporter)
         reporter.trainer = trainer
         _resume(trial, trainer, trial_settings(self.config, trial.params))
         remaining = self.config.epochs - trainer.epoch
         if remaining > 0:
             trainer.run(remaining)  # raises Pruned (from the callback) or Diverged
-        data = self.dataset
         accuracy = float(np.mean(trainer.model.predict(data.X_test) == data.y_test))
         trial.set_user_attr(TEST_ACCURACY, accuracy)
         return _final(trainer, self.config.study.metric)
 
     def __repr__(self) -> str:
         return f"TrainerObjective(study={self.config.study.name!r})"
+
+
+class DatasetCache:
+    """Datasets by ``[data]`` section, each loaded once per process (a dict, not a global)."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[DataSection, Dataset] = {}
+
+    def get(self, data: DataSection) -> Dataset:
+        if data not in self._loaded:
+            self._loaded[data] = load_data_section(data)
+        return self._loaded[data]
+
+    def put(self, data: DataSection, dataset: Dataset) -> None:
+        """Keep an already loaded ``dataset`` as the one for ``data``."""
+        self._loaded[data] = dataset
+
+    def __len__(self) -> int:
+        return len(self._loaded)
+
+
+def check_resizable(data: DataSection) -> None:
+    """A searched ``image_size`` needs photos that ``load_dataset`` resizes (not .h5 or digits)."""
+    if not resizes_images(data.source):
+        expected = (
+            "a folder of photos in data.source (.h5 images and the digits keep their size, "
+            "so every image_size would train on the same inputs)"
+        )
+        raise ConfigError("space.image_size", "image_size", expected)
 
 
 class _Reporter:

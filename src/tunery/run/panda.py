@@ -74,7 +74,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from tunery._exceptions import ConfigError, Diverged, StorageError
-from tunery.config import SEARCHABLE, ModelSection, TuneConfig, trial_model
+from tunery.config import SEARCHABLE, ModelSection, TuneConfig, trial_data, trial_model
 from tunery.nn.optimizers import make_optimizer
 from tunery.nn.train import EpochMetrics, Trainer
 from tunery.space import Choice, Space
@@ -315,10 +315,13 @@ class _ConfigRecipe:
     """A config's ``[model]`` with the branch's params put in (``tunery.run.objective``)."""
 
     def __init__(self, config: TuneConfig, dataset: Dataset | None) -> None:
-        from tunery.run.objective import load_config_dataset
+        from tunery.run.objective import DatasetCache
 
         self.config = config
-        self.dataset = load_config_dataset(config) if dataset is None else dataset
+        self.datasets = DatasetCache()
+        if dataset is None:
+            dataset = self.datasets.get(config.data)  # now: bad data fails before the store
+        self.datasets.put(config.data, dataset)
 
     def settings(self, params: Mapping[str, Any]) -> ModelSection:
         from tunery.run.objective import trial_settings
@@ -328,13 +331,19 @@ class _ConfigRecipe:
     def build(self, params: Mapping[str, Any]) -> Trainer:
         from tunery.run.objective import build_trainer
 
-        return build_trainer(self.config, params, self.dataset)
+        dataset = self.datasets.get(trial_data(self.config.data, params))
+        return build_trainer(self.config, params, dataset)
 
     def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         for name in params:
             if name not in SEARCHABLE:
                 raise ConfigError("params", name, "a model setting: " + ", ".join(SEARCHABLE))
         self.settings(params)  # validates the merged settings
+        data = trial_data(self.config.data, params)
+        if data != self.config.data:
+            from tunery.run.objective import check_resizable
+
+            check_resizable(data)
         return dict(params)
 
     def check_nudge(
