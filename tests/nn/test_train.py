@@ -369,6 +369,26 @@ def test_bad_checkpoints_are_refused(tmp_path: Path) -> None:
         other.restore(run.to_bytes())
 
 
+def test_a_failed_save_keeps_the_last_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tunery._files
+
+    run = resumable(seed=1)
+    path = run.save(tmp_path / "run.npz")
+    saved = path.read_bytes()
+    run.run(1)
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tunery._files.os, "fsync", full_disk)
+    with pytest.raises(StorageError, match="No space left"):
+        run.save(path)
+    assert path.read_bytes() == saved
+    assert [p.name for p in tmp_path.iterdir()] == ["run.npz"]
+
+
 def test_history_round_trips_through_a_dict() -> None:
     run = trainer(X_val=blobs(10)[0], y_val=blobs(10)[1])
     history = run.run(3)

@@ -9,8 +9,8 @@ optimisation only: a cache file that cannot be read or written is treated as a m
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +20,7 @@ import PIL
 from numpy.typing import NDArray
 
 from tunery._exceptions import DataError
+from tunery._files import write_atomic
 from tunery.data._images import DECODER_VERSION
 
 __all__ = ["CACHE_ENV", "cache_root", "content_key", "read_cached", "write_cached"]
@@ -85,17 +86,11 @@ def write_cached(directory: Path, key: str, rows: NDArray[np.uint8]) -> Path | N
 
     Writes to a temporary file and renames it, so a reader never sees half a file.
     """
+    buffer = io.BytesIO()
+    np.savez(buffer, X=rows)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        # Not durable: a cache lost in a power cut is rebuilt from the photos.
+        return write_atomic(_cache_file(directory, key), buffer.getvalue(), durable=False)
     except OSError:
         return None
-    target = _cache_file(directory, key)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            np.savez(handle, X=rows)
-        os.replace(temporary, target)
-    except OSError:
-        Path(temporary).unlink(missing_ok=True)
-        return None
-    return target

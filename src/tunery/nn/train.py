@@ -35,7 +35,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -46,6 +45,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from tunery._exceptions import ConfigError, Diverged, StorageError
+from tunery._files import write_atomic
 from tunery.nn._base import Array, Layer, check_positive_int
 from tunery.nn.batchnorm import BatchNorm
 from tunery.nn.losses import softmax_cross_entropy
@@ -397,13 +397,10 @@ class Trainer:
         self.load_state_dict(_state_from_bytes(data))
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the checkpoint to ``path`` atomically (a crash never leaves half a file)."""
+        """Write the checkpoint to ``path`` atomically and durably (``tunery._files``)."""
         target = Path(path)
-        data = self.to_bytes()
         try:
-            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-                tmp.write(data)
-            os.replace(tmp.name, target)
+            write_atomic(target, self.to_bytes())
         except OSError as error:
             raise StorageError(f"cannot write the checkpoint {target}: {error}") from error
         return target
