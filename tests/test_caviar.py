@@ -504,3 +504,43 @@ def test_a_callback_error_propagates_and_no_healthy_worker_is_killed(tmp_path: P
     # worker (which would wait, kill it and go on, swallowing the error).
     assert len(finished) == 1
     assert study.trials[finished[0]].state is TrialState.COMPLETE
+
+
+def test_ctrl_c_tells_the_trials_whose_results_already_wait_in_the_pipes() -> None:
+    """A worker that finished just before Ctrl-C: its trial is told, not thrown away and re-run."""
+    import multiprocessing
+
+    from tunery.run._sequential import Outcome
+
+    study = Study("salvage", ":memory:")
+    space: Space = {"x": Float(0.0, 1.0)}
+    view = LiveView(
+        target=2,
+        done=0,
+        metric="value",
+        direction="maximize",
+        best=None,
+        console=Console(file=StringIO()),
+        enabled=False,
+    )
+    pool = caviar._Coordinator(study, b"", 2, 0, (), view, caviar._InterruptGuard())
+    ends = []
+    for value in (0.25, None):  # the first has finished, the second is still running
+        mine, theirs = multiprocessing.Pipe()
+        worker = caviar._Worker(multiprocessing.current_process(), mine, ready=True)
+        worker.trial = study.ask(space)
+        if value is not None:
+            theirs.send(("report", 1, {"value": value}))
+            theirs.send(("done", Outcome(TrialState.COMPLETE, value, None)))
+        pool.workers.append(worker)
+        ends.append(theirs)
+    pool._salvage_finished()
+    pool._interrupt_running(KeyboardInterrupt())
+    first, second = study.trials
+    assert (first.state, first.value, first.curve) == (
+        TrialState.COMPLETE,
+        0.25,
+        {1: {"value": 0.25}},
+    )
+    assert second.state is TrialState.FAILED
+    assert study.count_done() == 1  # the interrupted one is re-run by the next run

@@ -175,6 +175,8 @@ class _Coordinator:
                 self.view.tick()
         except BaseException as exc:
             with self.guard.held():
+                if isinstance(exc, KeyboardInterrupt):
+                    self._salvage_finished()
                 self._stop_workers(at_once=True)
                 self._interrupt_running(exc)
             raise
@@ -350,6 +352,21 @@ class _Coordinator:
             frozen = self.study.tell(trial, state=TrialState.FAILED, error=error, interrupted=True)
             worker.trial = None
         self.view.finished(frozen)
+
+    def _salvage_finished(self) -> None:
+        """On Ctrl-C, before the workers are stopped: tell the trials whose results already wait
+        in the pipes (they finished; re-running them would throw their work away)."""
+        for worker in self.workers:
+            while worker.trial is not None:
+                message = _receive(worker.conn)
+                if message is _NOTHING or message is _BROKEN:
+                    break
+                if message[0] not in ("done", "report", "attr", "checkpoint"):
+                    continue  # a question (prune, restore) nobody will wait for an answer to
+                try:
+                    self._handle(worker, message)
+                except Exception:  # the store may be what failed; the rest is interrupted
+                    break
 
     def _interrupt_running(self, exc: BaseException) -> None:
         """After Ctrl-C (or any error here): the running trials become FAILED and interrupted."""
