@@ -308,7 +308,14 @@ def test_a_command_for_a_stopped_panda_is_queued_for_its_next_run(
 
 
 @pytest.mark.parametrize(
-    ("setting", "message"), [("lrr=1", "lrr"), ("lr=-1", "--set lr"), ("lr", "NAME=VALUE")]
+    ("setting", "message"),
+    [
+        ("lrr=1", "lrr"),
+        ("lr=-1", "--set lr"),
+        ("lr", "NAME=VALUE"),
+        ("image_size=0", "--set image_size"),
+        ("image_size=16", "--set image_size: expected a folder of photos"),  # digits: never resized
+    ],
 )
 def test_panda_refuses_a_bad_setting_before_creating_the_store(
     config: Path, db: Path, capsys: pytest.CaptureFixture[str], setting: str, message: str

@@ -156,7 +156,7 @@ def _checked_settings(config: TuneConfig, params: Mapping[str, Any]) -> dict[str
         field = error.field.replace("model.", "--set ", 1).replace("data.", "--set ", 1)
         raise ConfigError(field, error.value, error.expected) from None
     if data != config.data:
-        check_resizable(data)
+        check_resizable(data, "--set image_size")
     return dict(params)
 
 

@@ -216,14 +216,15 @@ class DatasetCache:
         return len(self._loaded)
 
 
-def check_resizable(data: DataSection) -> None:
-    """A searched ``image_size`` needs photos that ``load_dataset`` resizes (not .h5 or digits)."""
+def check_resizable(data: DataSection, field: str = "space.image_size") -> None:
+    """A searched ``image_size`` needs photos that ``load_dataset`` resizes (not .h5 or digits);
+    ``field`` names where the size came from in the error."""
     if not resizes_images(data.source):
         expected = (
             "a folder of photos in data.source (.h5 images and the digits keep their size, "
             "so every image_size would train on the same inputs)"
         )
-        raise ConfigError("space.image_size", "image_size", expected)
+        raise ConfigError(field, data.image_size, expected)
 
 
 class _Reporter:

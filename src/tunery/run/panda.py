@@ -343,7 +343,7 @@ class _ConfigRecipe:
         if data != self.config.data:
             from tunery.run.objective import check_resizable
 
-            check_resizable(data)
+            check_resizable(data, "params.image_size")
         return dict(params)
 
     def check_nudge(
