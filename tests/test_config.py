@@ -153,7 +153,7 @@ def test_both_examples_load_and_validate() -> None:
     assert signs.data.classes == "0-5"
     assert signs.model.layers == (25, 12)
     assert signs.model.batchnorm
-    assert set(signs.space) == {"lr", "beta", "batch_size", "l2", "keep_prob"}
+    assert set(signs.space) == {"lr", "beta", "batch_size", "l2", "keep_prob", "image_size"}
     for config in (digits, signs):
         assert config_from_dict(config.to_dict()) == config
 
