@@ -48,7 +48,7 @@ def numpy_epoch(trainer: Trainer) -> Callable[[], None]:
 
     def run() -> None:
         trainer.model.train()
-        for index in trainer._batches():
+        for index in trainer.draw_batches():
             trainer._train_batch(index)
 
     return run

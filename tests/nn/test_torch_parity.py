@@ -383,7 +383,7 @@ def test_trainer_batches_are_the_numpy_trainers() -> None:
     mlp = MLP([4, 3, 2])
     ours = Trainer(mlp, make_optimizer("gd", lr=0.1), X, y, batch_size=5, seed=9)
     theirs = TorchTrainer(mlp, make_optimizer("gd", lr=0.1), X, y, batch_size=5, seed=9)
-    expected = list(ours._batches())
+    expected = list(ours.draw_batches())
     batches = [index.numpy() for index in theirs.batches()]
     assert [len(b) for b in batches] == [5, 5, 5, 6]
     for got, want in zip(batches, expected, strict=True):

@@ -518,7 +518,7 @@ class TorchTrainer:
 
     def batches(self) -> Iterator[torch.Tensor]:
         """This epoch's mini-batches as index tensors on the device (``Trainer``'s batches)."""
-        for index in self._numpy._batches():
+        for index in self._numpy.draw_batches():
             yield torch.from_numpy(index).to(self.device)
 
     def train_batch(self, index: torch.Tensor) -> float:
@@ -564,7 +564,7 @@ class TorchTrainer:
         self.history.append(metrics)
         if metrics.diverged:
             self.history.outcome = "diverged"
-        self._numpy._call_back(metrics)
+        self._numpy.run_callback(metrics)
         if metrics.diverged and self._numpy.raise_on_divergence:
             raise Diverged(metrics.epoch, metrics.cost)
         return metrics

@@ -243,7 +243,7 @@ class Trainer:
         self.history.append(metrics)
         if metrics.diverged:
             self.history.outcome = "diverged"
-        self._call_back(metrics)
+        self.run_callback(metrics)
         if metrics.diverged and self.raise_on_divergence:
             raise Diverged(metrics.epoch, metrics.cost)
         return metrics
@@ -252,7 +252,7 @@ class Trainer:
         """Train on every mini-batch (until a cost is not finite); the mean batch cost."""
         self.model.train()
         costs = []
-        for batch in self._batches():
+        for batch in self.draw_batches():
             cost = self._train_batch(batch)
             costs.append(cost)
             if not math.isfinite(cost):
@@ -266,9 +266,10 @@ class Trainer:
             raise ConfigError("batch_size", value, "an integer >= 2 with batch norm")
         return size
 
-    def _batches(self) -> Iterator[Array]:
-        """Index arrays of this epoch's mini-batches (a trailing batch of one joins the one before
-        it when the model has batch norm)."""
+    def draw_batches(self) -> Iterator[Array]:
+        """Index arrays of the next epoch's mini-batches, drawn from the trainer's shuffle RNG (a
+        trailing batch of one joins the one before it when the model has batch norm). Public so
+        that another engine (the PyTorch twin) trains on exactly these batches."""
         order = self._rng.permutation(len(self.X))
         starts = list(range(0, len(order), self.batch_size))
         if self._batchnorm and len(starts) > 1 and len(order) - starts[-1] == 1:
@@ -316,7 +317,9 @@ class Trainer:
             val = _accuracy(self.model, self.X_val, self.y_val)
         return EpochMetrics(self.epoch, cost, train, val, lr)
 
-    def _call_back(self, metrics: EpochMetrics) -> None:
+    def run_callback(self, metrics: EpochMetrics) -> None:
+        """Give ``metrics`` to the callback; a true return or ``StopTraining`` marks the run
+        stopped."""
         if self.callback is None:
             return
         try:
