@@ -80,3 +80,20 @@ def test_a_panda_trains_at_the_size_it_is_given(photos: Path, tmp_path: Path) ->
         assert panda.trainer.model.sizes[0] == 6 * 6 * 3
         with pytest.raises(ConfigError):
             panda.nudge(image_size=4)  # the inputs cannot change under a running model
+
+
+def test_the_dataset_cache_keeps_the_most_recently_used(photos: Path) -> None:
+    from tunery.config import DataSection
+    from tunery.run.objective import DatasetCache
+
+    cache = DatasetCache(capacity=2)
+    sections = [DataSection(source=str(photos), image_size=size) for size in (3, 4, 5)]
+    first = cache.get(sections[0])
+    second = cache.get(sections[1])
+    assert cache.get(sections[0]) is first  # used again: now the most recent
+    cache.get(sections[2])  # evicts sections[1], the least recently used
+    assert len(cache) == 2
+    assert cache.get(sections[0]) is first
+    again = cache.get(sections[1])
+    assert again is not second  # loaded again
+    assert again.num_features == 4 * 4 * 3

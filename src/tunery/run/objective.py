@@ -18,6 +18,7 @@ workers each load their own). With ``run.checkpoint_every = N`` the trainer is c
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -198,19 +199,29 @@ class TrainerObjective:
 
 
 class DatasetCache:
-    """Datasets by ``[data]`` section, each loaded once per process (a dict, not a global)."""
+    """Datasets by ``[data]`` section, each loaded once per process and kept while it is among the
+    ``capacity`` most recently used: an integer ``image_size`` range can name dozens of sizes, and
+    64 × 64 photos take ~60 MB each (a resize from the on-disk cache takes a fraction of a second).
+    """
 
-    def __init__(self) -> None:
-        self._loaded: dict[DataSection, Dataset] = {}
+    def __init__(self, capacity: int = 4) -> None:
+        self.capacity = capacity
+        self._loaded: OrderedDict[DataSection, Dataset] = OrderedDict()
 
     def get(self, data: DataSection) -> Dataset:
-        if data not in self._loaded:
-            self._loaded[data] = load_data_section(data)
-        return self._loaded[data]
+        if data in self._loaded:
+            self._loaded.move_to_end(data)
+            return self._loaded[data]
+        dataset = load_data_section(data)
+        self.put(data, dataset)
+        return dataset
 
     def put(self, data: DataSection, dataset: Dataset) -> None:
         """Keep an already loaded ``dataset`` as the one for ``data``."""
         self._loaded[data] = dataset
+        self._loaded.move_to_end(data)
+        while len(self._loaded) > self.capacity:
+            self._loaded.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._loaded)
