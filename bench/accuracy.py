@@ -65,7 +65,7 @@ from threadpoolctl import threadpool_limits
 from tunery import Diverged
 from tunery.config import DataSection, TuneConfig, config_from_dict, trial_data
 from tunery.data import DIGITS, Dataset
-from tunery.run.objective import build_trainer, load_data_section, run_study
+from tunery.workflows.objective import build_trainer, load_data_section, run_study
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "docs" / "benchmarks"

@@ -48,8 +48,8 @@ from accuracy import PHOTOS, command_line, machine, one_thread
 
 from tunery.config import TuneConfig, config_from_dict
 from tunery.data import DIGITS
-from tunery.run.objective import run_study
 from tunery.storage import FrozenTrial, TrialState
+from tunery.workflows.objective import run_study
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "docs" / "benchmarks"

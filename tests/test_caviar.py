@@ -111,7 +111,7 @@ def test_the_pool_runs_trials_in_workers_and_records_every_ending(tmp_path: Path
         mixed,
         target=8,
         workers=2,
-        callbacks=[lambda s, t: seen.append((t.number, t.state))],
+        on_finished=lambda t: seen.append((t.number, t.state)),
         live=True,
         console=screen,
     )
@@ -499,7 +499,9 @@ def test_a_callback_error_propagates_and_no_healthy_worker_is_killed(tmp_path: P
         raise PermissionError("cannot write the export")
 
     with pytest.raises(PermissionError, match="cannot write the export"):
-        run_pool(study, quick, target=4, workers=2, callbacks=[exporting], live=False)
+        run_pool(
+            study, quick, target=4, workers=2, on_finished=lambda t: exporting(study, t), live=False
+        )
     # The first callback error stops the run, as with one worker; it is not taken for a dead
     # worker (which would wait, kill it and go on, swallowing the error).
     assert len(finished) == 1

@@ -23,10 +23,10 @@ from rich.console import Console
 from tunery.cli import main
 from tunery.cli._panda import _View, parse_assignments
 from tunery.config import load_config
-from tunery.run.objective import build_trainer
-from tunery.run.panda import BRANCH_ATTR, branch_events
 from tunery.storage import Event, FrozenTrial, SqliteStorage, TrialState
 from tunery.study import Study
+from tunery.workflows.objective import build_trainer
+from tunery.workflows.panda import BRANCH_ATTR, babysit, branch_events
 
 CONFIG = """\
 [study]
@@ -255,7 +255,7 @@ def assert_same_state(a: bytes, b: bytes) -> None:
 def finished(db: Path, config: Path) -> Path:
     """A study whose one branch ran 3 epochs (through the Python API: fast)."""
     with Study("cub", db) as study:
-        study.panda(load_config(config), epochs=3, control=lambda panda: None)
+        babysit(study, load_config(config), epochs=3, control=lambda panda: None)
     return db
 
 
@@ -366,7 +366,7 @@ def test_the_live_view_shows_the_curve_the_figures_and_the_hyperparameters(
     assert code == 0, err
     assert "epoch 3/3 done" in out, "the live view's last frame"
     with Study("cub", db) as study:
-        babysitter = study.panda(load_config(config), epochs=5)
+        babysitter = babysit(study, load_config(config), epochs=5)
         babysitter.run_epoch()
         babysitter.nudge(lr=5e-3)
         babysitter.run_epoch()

@@ -18,7 +18,7 @@ from tunery.cli import main
 from tunery.cli._train import parse_decay, parse_layers
 from tunery.data import CACHE_ENV, load_dataset, load_images
 from tunery.nn.schedules import SCHEDULES
-from tunery.runs import CURVE_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE, RUN_FILE, load_run
+from tunery.trained import CURVE_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE, RUN_FILE, load_run
 
 from .data.helpers import balanced_labels, write_h5
 

@@ -327,7 +327,7 @@ def test_show_one_trial_prints_params_and_curve(
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("tunery.run.panda") is None, reason="no panda mode yet"
+    importlib.util.find_spec("tunery.workflows.panda") is None, reason="no panda mode yet"
 )
 def test_show_prints_the_lineage_of_a_study_with_branches(
     workdir: Path, capsys: pytest.CaptureFixture[str]

@@ -10,8 +10,9 @@ import pytest
 from tests.data.helpers import balanced_labels, make_image_folder, write_h5
 from tunery import ConfigError
 from tunery.config import TuneConfig, config_from_dict
-from tunery.run.objective import TrainerObjective, build_trainer, run_study
 from tunery.study import Study, TrialState
+from tunery.workflows.objective import TrainerObjective, build_trainer, run_study
+from tunery.workflows.panda import babysit
 
 SIZES = (4, 6)
 
@@ -75,7 +76,7 @@ def test_an_h5_source_refuses_a_searched_image_size(tmp_path: Path) -> None:
 def test_a_panda_trains_at_the_size_it_is_given(photos: Path, tmp_path: Path) -> None:
     config = make_config(photos)
     with Study("sizes", tmp_path / "panda.db") as study:
-        panda = study.panda(config, {"lr": 3e-3, "image_size": 6}, epochs=2)
+        panda = babysit(study, config, {"lr": 3e-3, "image_size": 6}, epochs=2)
         assert panda.run_epoch() is not None
         assert panda.trainer.model.sizes[0] == 6 * 6 * 3
         with pytest.raises(ConfigError):
@@ -84,7 +85,7 @@ def test_a_panda_trains_at_the_size_it_is_given(photos: Path, tmp_path: Path) ->
 
 def test_the_dataset_cache_keeps_the_most_recently_used(photos: Path) -> None:
     from tunery.config import DataSection
-    from tunery.run.objective import DatasetCache
+    from tunery.workflows.objective import DatasetCache
 
     cache = DatasetCache(capacity=2)
     sections = [DataSection(source=str(photos), image_size=size) for size in (3, 4, 5)]

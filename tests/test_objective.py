@@ -14,7 +14,9 @@ from tunery import ConfigError
 from tunery.config import TuneConfig, config_from_dict
 from tunery.data import Dataset
 from tunery.nn.train import Trainer
-from tunery.run.objective import (
+from tunery.storage import FrozenTrial
+from tunery.study import Study, TrialState
+from tunery.workflows.objective import (
     TEST_ACCURACY,
     TrainerObjective,
     build_trainer,
@@ -23,8 +25,6 @@ from tunery.run.objective import (
     run_study,
     trial_settings,
 )
-from tunery.storage import FrozenTrial
-from tunery.study import Study, TrialState
 
 TABLES: dict[str, Any] = {
     "study": {"name": "tiny", "storage": ":memory:"},

@@ -20,18 +20,19 @@ from tunery.data import Dataset
 from tunery.nn import MLP
 from tunery.nn.optimizers import make_optimizer
 from tunery.nn.train import Trainer
-from tunery.run.objective import build_trainer, load_config_dataset
-from tunery.run.panda import (
+from tunery.study import FrozenTrial, Study, TrialState
+from tunery.workflows.objective import build_trainer, load_config_dataset
+from tunery.workflows.panda import (
     BRANCH_ATTR,
     AppliedEvent,
     Panda,
     PandaControl,
+    babysit,
     branch_curve,
     branch_events,
     lineage_tree,
     sparkline,
 )
-from tunery.study import FrozenTrial, Study, TrialState
 
 EPOCHS = 6
 BASE_LR = 3e-3
@@ -97,7 +98,7 @@ def lrs(trial: FrozenTrial) -> dict[int, float]:
 def test_a_babysitting_session_end_to_end(
     study: Study, config: TuneConfig, dataset: Dataset
 ) -> None:
-    panda = study.panda(config, {"lr": BASE_LR}, dataset=dataset)
+    panda = babysit(study, config, {"lr": BASE_LR}, dataset=dataset)
     assert (panda.branch, panda.epoch, panda.origin) == (0, 0, "start")
     for _ in range(3):
         assert panda.run_epoch() is not None
@@ -177,7 +178,7 @@ def render(renderable: Any) -> str:
 def test_a_rollback_reaches_back_past_a_fork_to_the_branch_that_owns_the_epoch(
     study: Study, config: TuneConfig, dataset: Dataset
 ) -> None:
-    panda = study.panda(config, dataset=dataset)
+    panda = babysit(study, config, dataset=dataset)
     for _ in range(4):
         panda.run_epoch()
     panda.rollback(3)
@@ -197,7 +198,7 @@ def test_ctrl_c_records_the_branch_interrupted_and_a_rerun_continues_with_its_nu
     db: Path, config: TuneConfig, dataset: Dataset
 ) -> None:
     with Study("cub", db) as study:
-        panda = study.panda(config, {"lr": BASE_LR}, dataset=dataset)
+        panda = babysit(study, config, {"lr": BASE_LR}, dataset=dataset)
         with pytest.raises(KeyboardInterrupt):
             two_epochs_a_nudge_and_ctrl_c(panda)
         stopped = by_number(study)[0]
@@ -207,9 +208,9 @@ def test_ctrl_c_records_the_branch_interrupted_and_a_rerun_continues_with_its_nu
 
     with Study("cub", db) as study:
         with pytest.raises(ConfigError, match="params"):
-            study.panda(config, {"lr": 1e-2}, dataset=dataset)
+            babysit(study, config, {"lr": 1e-2}, dataset=dataset)
         assert len(study.trials) == 1, "a refused continuation writes nothing"
-        panda = study.panda(config, {"lr": BASE_LR}, dataset=dataset)  # the same params: fine
+        panda = babysit(study, config, {"lr": BASE_LR}, dataset=dataset)  # the same params: fine
         assert (panda.branch, panda.parent, panda.origin) == (1, (0, 2), "resume")
         assert panda.trainer.batch_size == 32
         assert panda.hyperparameters["batch_size"] == 32
@@ -219,7 +220,7 @@ def test_ctrl_c_records_the_branch_interrupted_and_a_rerun_continues_with_its_nu
         assert sorted(resumed.curve) == [3, 4, 5, 6]
 
     with Study("cub", db) as study:
-        finished = study.panda(config, dataset=dataset)
+        finished = babysit(study, config, dataset=dataset)
         assert finished.done, "its epochs are done: nothing to do"
         assert len(study.trials) == 2
 
@@ -237,7 +238,7 @@ def test_events_queued_while_no_panda_runs_apply_when_it_starts(
     db: Path, config: TuneConfig, dataset: Dataset
 ) -> None:
     with Study("cub", db) as study:
-        study.panda(config, dataset=dataset, control=lambda panda: None)
+        babysit(study, config, dataset=dataset, control=lambda panda: None)
         control = PandaControl(study)
         assert not control.running()
         control.nudge(lr=5e-3)  # superseded: the rollback below picks the start
@@ -247,7 +248,7 @@ def test_events_queued_while_no_panda_runs_apply_when_it_starts(
         control.resume()
 
     with Study("cub", db) as study:
-        panda = study.panda(config, dataset=dataset)
+        panda = babysit(study, config, dataset=dataset)
         assert (panda.branch, panda.parent, panda.origin) == (1, (0, 3), "rollback")
         assert panda.trainer.l2 == 0.01
         assert panda.trainer.base_lr == 1e-3, "the config's, as at epoch 3"
@@ -267,7 +268,7 @@ def test_a_diverging_branch_ends_diverged_without_a_checkpoint_of_the_nan_state(
     study: Study, dataset: Dataset
 ) -> None:
     config = make_config(optimizer="gd", lr=0.1, batchnorm=False)
-    panda = study.panda(config, dataset=dataset)
+    panda = babysit(study, config, dataset=dataset)
     panda.run_epoch()
     panda.nudge(lr=1e30)
     panda.run()
@@ -281,9 +282,9 @@ def test_a_diverging_branch_ends_diverged_without_a_checkpoint_of_the_nan_state(
 
 def test_one_panda_per_study(db: Path, config: TuneConfig, dataset: Dataset) -> None:
     with Study("cub", db) as first, Study("cub", db) as second:
-        first.panda(config, dataset=dataset)
+        babysit(first, config, dataset=dataset)
         with pytest.raises(StorageError, match="another process"):
-            second.panda(config, dataset=dataset)
+            babysit(second, config, dataset=dataset)
 
 
 # --------------------------------------------------------------------------- validation up front
@@ -303,7 +304,7 @@ def test_one_panda_per_study(db: Path, config: TuneConfig, dataset: Dataset) -> 
 def test_a_bad_nudge_is_refused_before_anything_is_written(
     study: Study, dataset: Dataset, changes: dict[str, Any], message: str
 ) -> None:
-    panda = study.panda(make_config(optimizer="momentum"), dataset=dataset)
+    panda = babysit(study, make_config(optimizer="momentum"), dataset=dataset)
     control = PandaControl(study)
     for send in (panda.nudge, control.nudge):
         with pytest.raises(ConfigError, match=message):
@@ -312,7 +313,7 @@ def test_a_bad_nudge_is_refused_before_anything_is_written(
 
 
 def test_a_rollback_without_a_checkpoint_is_refused(study: Study, dataset: Dataset) -> None:
-    panda = study.panda(make_config(), dataset=dataset)
+    panda = babysit(study, make_config(), dataset=dataset)
     panda.run_epoch()
     for epoch, trial in ((2, None), (-1, None), (0, 7)):
         with pytest.raises(ConfigError):
@@ -327,7 +328,7 @@ def test_control_needs_a_panda_branch(study: Study) -> None:
 
 def test_unknown_params_are_refused(study: Study, config: TuneConfig, dataset: Dataset) -> None:
     with pytest.raises(ConfigError, match="lrr"):
-        study.panda(config, {"lrr": 1.0}, dataset=dataset)
+        babysit(study, config, {"lrr": 1.0}, dataset=dataset)
     assert study.trials == []
 
 
@@ -345,7 +346,7 @@ def test_a_trainer_factory_is_babysat_with_the_trainers_own_names(
             X_val=dataset.X_val, y_val=dataset.y_val, seed=2,
         )  # fmt: skip
 
-    panda = study.panda(factory, {"lr": 1e-2}, epochs=3)
+    panda = babysit(study, factory, {"lr": 1e-2}, epochs=3)
     panda.run_epoch()
     with pytest.raises(ConfigError, match="beta"):
         panda.nudge(beta=0.5)  # Adam's is beta1
@@ -363,7 +364,7 @@ def test_a_trainer_factory_is_babysat_with_the_trainers_own_names(
 
 def test_a_factory_needs_epochs(study: Study) -> None:
     with pytest.raises(ConfigError, match="epochs"):
-        study.panda(lambda params: None)  # type: ignore[arg-type, return-value]
+        babysit(study, lambda params: None)  # type: ignore[arg-type, return-value]
 
 
 # ---------------------------------------------------------------------------------------- pictures
@@ -409,7 +410,7 @@ def test_the_pytorch_twin_is_babysat_and_rolled_back_exactly(db: Path, dataset: 
     pytest.importorskip("torch")
     config = make_config(backend="torch")
     with Study("cub", db) as study:
-        panda = study.panda(config, {"lr": BASE_LR}, dataset=dataset)
+        panda = babysit(study, config, {"lr": BASE_LR}, dataset=dataset)
         for _ in range(3):
             panda.run_epoch()
         panda.nudge(lr=1e-3)

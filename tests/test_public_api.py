@@ -25,6 +25,7 @@ PUBLIC = {
     "TuneryError",
     "TuneryWarning",
     "__version__",
+    "babysit",
     "list_studies",
     "load_config",
     "load_study",
@@ -47,9 +48,13 @@ def test_every_public_name_imports(name: str) -> None:
 
 
 def test_public_names_are_the_real_objects() -> None:
-    from tunery import config, space, study
+    from tunery import config, records, space, study, trial
+    from tunery.workflows import panda
 
     assert tunery.Study is study.Study
+    assert tunery.Trial is trial.Trial
+    assert tunery.FrozenTrial is records.FrozenTrial
+    assert tunery.babysit is panda.babysit
     assert tunery.Float is space.Float
     assert tunery.zoom is space.zoom
     assert tunery.load_config is config.load_config

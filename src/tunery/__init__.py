@@ -32,8 +32,11 @@ from tunery._exceptions import (
 
 if TYPE_CHECKING:
     from tunery.config import load_config
+    from tunery.records import FrozenTrial, TrialState
     from tunery.space import Choice, Float, Int, zoom
-    from tunery.study import FrozenTrial, Study, Trial, TrialState, list_studies, load_study
+    from tunery.study import Study, list_studies, load_study
+    from tunery.trial import Trial
+    from tunery.workflows.panda import babysit
 
 __version__ = "0.1.0"
 
@@ -53,6 +56,7 @@ __all__ = [
     "TuneryError",
     "TuneryWarning",
     "__version__",
+    "babysit",
     "list_studies",
     "load_config",
     "load_study",
@@ -65,10 +69,11 @@ _LAZY = {
     "Float": "tunery.space",
     "Int": "tunery.space",
     "zoom": "tunery.space",
-    "FrozenTrial": "tunery.study",
+    "FrozenTrial": "tunery.records",
     "Study": "tunery.study",
-    "Trial": "tunery.study",
-    "TrialState": "tunery.study",
+    "Trial": "tunery.trial",
+    "TrialState": "tunery.records",
+    "babysit": "tunery.workflows.panda",
     "list_studies": "tunery.study",
     "load_study": "tunery.study",
     "load_config": "tunery.config",

@@ -13,7 +13,7 @@ study's metric from the curves and compares values by the study's direction.
 
 ``metric`` and ``direction`` are the study's: ``pruner.bind(metric=study.metric,
 direction=study.direction)`` returns a copy with the fields left as ``None`` filled in (the config
-runner, ``tunery.run.objective``, does it). Unbound, a pruner watches ``val_accuracy`` and
+runner, ``tunery.workflows.objective``, does it). Unbound, a pruner watches ``val_accuracy`` and
 maximizes it (the study defaults).
 """
 
@@ -24,18 +24,27 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import numpy as np
 
 from tunery._exceptions import ConfigError
-from tunery.storage._base import check_direction
-from tunery.storage._records import FrozenTrial, TrialState
+from tunery.records import FrozenTrial, TrialState, check_direction
 
-__all__ = ["PRUNERS", "ASHAPruner", "MedianPruner", "make_pruner"]
+__all__ = ["PRUNERS", "ASHAPruner", "MedianPruner", "Pruner", "make_pruner"]
 
 DEFAULT_METRIC = "val_accuracy"
 DEFAULT_DIRECTION = "maximize"
+
+
+class Pruner(Protocol):
+    """Decides, from the study's trials, whether a running trial should stop at ``epoch``."""
+
+    def should_prune(
+        self, study_trials: Sequence[FrozenTrial], trial: FrozenTrial, epoch: int
+    ) -> bool:
+        """``trial`` is the running trial's record, with its curve so far."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)

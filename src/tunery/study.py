@@ -26,7 +26,6 @@ study mid-way; zooms after it are computed relative to it.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import numbers
@@ -35,25 +34,22 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from tunery._exceptions import ConfigError, StorageError, TuneryWarning
-from tunery.run import Callback, default_workers, execute
+from tunery._exceptions import ConfigError, TuneryWarning
+from tunery.pruners import Pruner
+from tunery.records import (
+    RoundRecord,
+    check_direction,
+    clean_value,
+)
+from tunery.run import default_workers, execute
 from tunery.samplers import Sampler, make_sampler, sample_params
 from tunery.space import Box, Space, space_from_dict, space_to_dict, validate_space, zoom
 from tunery.storage import BaseStorage, FrozenTrial, StudySummary, TrialState, get_storage
-from tunery.storage._base import check_direction, decode_json, encode_json
-from tunery.storage._records import Curve, RoundRecord, clean_value
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from tunery.config import TuneConfig
-    from tunery.data import Dataset
-    from tunery.run.panda import Panda, TrainerFactory
+from tunery.trial import Trial, TrialBackend
 
 __all__ = [
     "FrozenTrial",
@@ -67,194 +63,14 @@ __all__ = [
     "load_study",
 ]
 
+Callback = Callable[["Study", FrozenTrial], Any]
+"""Called as ``callback(study, frozen_trial)`` after each finished trial."""
+
 DEFAULT_STORAGE = "sqlite:///tunery.db"
 INTERRUPTED = (
     "interrupted: the process running the study stopped (crash, kill or Ctrl-C) before this trial "
     "finished; its draw is re-run"
 )
-
-
-class Pruner(Protocol):
-    """Decides, from the study's trials, whether a running trial should stop at ``epoch``."""
-
-    def should_prune(
-        self, study_trials: Sequence[FrozenTrial], trial: FrozenTrial, epoch: int
-    ) -> bool:
-        """``trial`` is the running trial's record, with its curve so far."""
-        ...
-
-
-class TrialBackend(Protocol):
-    """Where a live ``Trial`` sends what the objective tells it.
-
-    In-process, ``LocalBackend`` writes to the study's store. A process pool gives its workers a
-    backend that forwards each call to the coordinating process over a pipe (one writer per study).
-    """
-
-    def report(self, trial: Trial, epoch: int, metrics: dict[str, float]) -> None: ...
-
-    def should_prune(self, trial: Trial, epoch: int) -> bool: ...
-
-    def checkpoint(self, trial: Trial, epoch: int, state: bytes) -> None: ...
-
-    def restore(self, trial: Trial, epoch: int | None) -> bytes | None: ...
-
-    def set_user_attr(self, trial: Trial, key: str, value: Any) -> None: ...
-
-
-class Trial:
-    """The live handle an objective gets: params in, metrics, checkpoints and attributes out.
-
-    ``resumes`` lists the trial ids of interrupted earlier runs of the same draw, newest first:
-    ``restore()`` falls back to their checkpoints, so a re-run can go on where the crash left it.
-    """
-
-    def __init__(
-        self,
-        record: FrozenTrial,
-        backend: TrialBackend,
-        *,
-        metric: str = "val_accuracy",
-        resumes: Sequence[int] = (),
-    ) -> None:
-        self._record = record
-        self._backend = backend
-        self.metric = metric
-        self.resumes = tuple(resumes)
-        self.params: dict[str, Any] = dict(record.params)
-        self._curve: Curve = {epoch: dict(row) for epoch, row in record.curve.items()}
-        self._user_attrs: dict[str, Any] = dict(record.user_attrs)
-        self._epoch = max(self._curve, default=0)
-        self._finished = False
-
-    @property
-    def number(self) -> int:
-        return self._record.number
-
-    @property
-    def trial_id(self) -> int:
-        return self._record.trial_id
-
-    @property
-    def sample_id(self) -> int | None:
-        return self._record.sample_id
-
-    @property
-    def round(self) -> int:
-        return self._record.round
-
-    @property
-    def parent(self) -> tuple[int, int] | None:
-        return self._record.parent
-
-    @property
-    def epoch(self) -> int:
-        """The latest epoch reported (0 before the first report)."""
-        return self._epoch
-
-    @property
-    def curve(self) -> Curve:
-        """A copy of the metrics reported so far: ``epoch -> {metric: value}``."""
-        return {epoch: dict(row) for epoch, row in self._curve.items()}
-
-    @property
-    def user_attrs(self) -> dict[str, Any]:
-        return dict(self._user_attrs)
-
-    def report(self, epoch: int, /, **metrics: float) -> None:
-        """Record metrics at ``epoch``: ``trial.report(3, loss=0.4, val_accuracy=0.9)``."""
-        self._check_running()
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise ConfigError("epoch", epoch, "an int >= 0")
-        if not metrics:
-            raise ConfigError("metrics", metrics, "at least one metric, e.g. loss=0.4")
-        values = {name: _as_real(value, f"metric {name!r}") for name, value in metrics.items()}
-        self._backend.report(self, epoch, values)
-        self._curve.setdefault(epoch, {}).update(values)
-        self._epoch = max(self._epoch, epoch)
-
-    def last(self, metric: str | None = None) -> float | None:
-        """The latest reported value of ``metric`` (the study's metric by default), or ``None``."""
-        name = self.metric if metric is None else metric
-        epochs = [epoch for epoch, row in self._curve.items() if name in row]
-        return self._curve[max(epochs)][name] if epochs else None
-
-    def should_prune(self) -> bool:
-        """Whether the study's pruner says to stop now (then raise ``tunery.Pruned``)."""
-        self._check_running()
-        if not self._curve:
-            return False
-        return bool(self._backend.should_prune(self, self._epoch))
-
-    def checkpoint(self, state: bytes, epoch: int | None = None) -> None:
-        """Keep ``state`` (bytes) as this trial's state after ``epoch`` (default: the latest)."""
-        self._check_running()
-        if not isinstance(state, bytes | bytearray | memoryview):
-            raise ConfigError("checkpoint", type(state).__name__, "bytes (e.g. from pickle.dumps)")
-        at = self._epoch if epoch is None else epoch
-        if isinstance(at, bool) or not isinstance(at, int) or at < 0:
-            raise ConfigError("epoch", at, "an int >= 0")
-        self._backend.checkpoint(self, at, bytes(state))
-
-    def restore(self, epoch: int | None = None) -> bytes | None:
-        """The state saved at ``epoch`` (default: the latest), or ``None``.
-
-        Falls back to the interrupted runs of the same draw, then to the parent trial at its branch
-        epoch, so a resumed or branched trial starts where its predecessor stopped.
-        """
-        if epoch is not None and (
-            isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0
-        ):
-            raise ConfigError("epoch", epoch, "an int >= 0 or None")
-        return self._backend.restore(self, epoch)
-
-    def set_user_attr(self, key: str, value: Any) -> None:
-        """Attach a JSON-able value to the trial (shown in reports and exports)."""
-        self._check_running()
-        if not isinstance(key, str) or not key:
-            raise ConfigError("user attr key", key, "a non-empty string")
-        stored = decode_json(encode_json(value, f"user attr {key!r}"))
-        self._backend.set_user_attr(self, key, stored)
-        self._user_attrs[key] = stored
-
-    def freeze(
-        self,
-        state: TrialState = TrialState.RUNNING,
-        value: float | None = None,
-        *,
-        error: str | None = None,
-        interrupted: bool = False,
-        finished: float | None = None,
-    ) -> FrozenTrial:
-        """This trial's record as it stands, or as it will be stored once finished as given."""
-        record = self._record
-        return FrozenTrial(
-            number=record.number,
-            trial_id=record.trial_id,
-            sample_id=record.sample_id,
-            round=record.round,
-            params=dict(record.params),
-            state=state,
-            value=value,
-            curve=self.curve,
-            error=error,
-            interrupted=interrupted,
-            started=record.started,
-            finished=finished,
-            user_attrs=self.user_attrs,
-            parent=record.parent,
-        )
-
-    def _close(self) -> None:
-        """Called by ``Study.tell``: the trial takes no more reports."""
-        self._finished = True
-
-    def _check_running(self) -> None:
-        if self._finished:
-            raise StorageError(f"trial {self.number} is finished: it takes no more reports")
-
-    def __repr__(self) -> str:
-        return f"Trial(number={self.number}, params={self.params!r})"
 
 
 class LocalBackend:
@@ -391,11 +207,18 @@ class Study:
     @property
     def best_trial(self) -> FrozenTrial:
         """The best COMPLETE trial by the study's direction (the first one on a tie)."""
-        complete = self.get_trials([TrialState.COMPLETE])
-        if not complete:
+        best = self.current_best()
+        if best is None:
             raise ConfigError(
                 "best_trial", f"{len(self.trials)} trials, none COMPLETE", "a COMPLETE trial"
             )
+        return best
+
+    def current_best(self) -> FrozenTrial | None:
+        """The best COMPLETE trial so far (the first one on a tie), or ``None``."""
+        complete = self.get_trials([TrialState.COMPLETE])
+        if not complete:
+            return None
         pick = max if self.direction == "maximize" else min
         return pick(complete, key=lambda trial: _value(trial))
 
@@ -607,9 +430,19 @@ class Study:
         with self._lock:
             self._prepare(space)
             stage = self._stage(len(targets))
+
+        def on_finished(frozen: FrozenTrial) -> None:
+            for hook in hooks:
+                hook(self, frozen)
+
         for index in range(stage, len(targets)):
             execute(
-                self, objective, target=targets[index], workers=workers, callbacks=hooks, live=live
+                self,
+                objective,
+                target=targets[index],
+                workers=workers,
+                on_finished=on_finished,
+                live=live,
             )
             if index + 1 < len(targets):
                 self._zoom_if_possible(top=top, min_top=min_top, margin=margin)
@@ -632,28 +465,6 @@ class Study:
             TuneryWarning,
             stacklevel=3,
         )
-
-    def panda(
-        self,
-        source: TuneConfig | TrainerFactory,
-        params: Mapping[str, Any] | None = None,
-        *,
-        epochs: int | None = None,
-        dataset: Dataset | None = None,
-        control: Callable[[Panda], Any] | None = None,
-    ) -> Panda:
-        """Babysit one model of this study, epoch by epoch (see ``tunery.run.panda``).
-
-        ``source`` is a config (its ``[model]``, with ``params`` put in) or ``factory(params) ->
-        Trainer``. Returns the ``Panda``, ready to step with ``run_epoch()``; with ``control``, it
-        has already run to the end, calling ``control(panda)`` at every epoch boundary.
-        """
-        from tunery.run.panda import Panda
-
-        panda = Panda(self, source, params, epochs=epochs, dataset=dataset)
-        if control is not None:
-            panda.run(control)
-        return panda
 
     def count_done(self) -> int:
         """Finished trials that count toward ``n_trials`` (all but the interrupted ones)."""
@@ -742,61 +553,6 @@ class Study:
                 if found is not None:
                     return found[1]
         return None
-
-    # -- export ----------------------------------------------------------------------------------
-
-    def rows(self) -> list[dict[str, Any]]:
-        """One flat dict per trial: number, round, state, value, ..., ``params_<name>``."""
-        trials = self.trials
-        params = _union(t.params for t in trials)
-        attrs = _union(t.user_attrs for t in trials)
-        return [
-            {
-                "number": t.number,
-                "round": t.round,
-                "sample_id": t.sample_id,
-                "state": t.state.name,
-                "value": t.value,
-                "interrupted": t.interrupted,
-                "started": t.started,
-                "finished": t.finished,
-                "duration": t.duration,
-                "parent": None if t.parent is None else f"{t.parent[0]}@{t.parent[1]}",
-                **{f"params_{name}": t.params.get(name) for name in params},
-                **{f"user_attrs_{name}": t.user_attrs.get(name) for name in attrs},
-            }
-            for t in trials
-        ]
-
-    def to_dataframe(self) -> pd.DataFrame:
-        """The trials as a pandas DataFrame, one row per trial (columns as ``rows()``)."""
-        try:
-            import pandas as pd
-        except ImportError:
-            raise ImportError(
-                "Study.to_dataframe needs pandas: pip install pandas (or use study.export_csv)"
-            ) from None
-        return pd.DataFrame(self.rows())
-
-    def export_csv(
-        self, path: str | PathLike[str], curves_path: str | PathLike[str] | None = None
-    ) -> None:
-        """Write one row per trial to ``path``; with ``curves_path``, one row per trial and epoch.
-
-        The curves file has columns ``number, epoch`` and one column per metric.
-        """
-        rows = self.rows()
-        columns = list(rows[0]) if rows else ["number", "round", "sample_id", "state", "value"]
-        _write_csv(Path(path), columns, rows)
-        if curves_path is not None:
-            trials = self.trials
-            metrics = _union(row for t in trials for row in t.curve.values())
-            curve_rows = [
-                {"number": t.number, "epoch": epoch, **t.curve[epoch]}
-                for t in trials
-                for epoch in sorted(t.curve)
-            ]
-            _write_csv(Path(curves_path), ["number", "epoch", *metrics], curve_rows)
 
 
 def load_study(
@@ -943,16 +699,3 @@ def _value(trial: FrozenTrial) -> float:
 
 def _fits(space: Space, params: Mapping[str, Any]) -> bool:
     return set(params) == set(space) and all(space[n].contains(v) for n, v in params.items())
-
-
-def _union(mappings: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Keys of all mappings, in order of first appearance."""
-    return list(dict.fromkeys(key for mapping in mappings for key in mapping))
-
-
-def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)

@@ -4,8 +4,8 @@
 its learning curve as it goes (a live view in a terminal, one line per epoch in a pipe). From a
 second terminal, the control commands queue events in the study's store; panda applies them at
 the next epoch boundary. Each control command validates everything first: a mistake is one line
-on stderr, exit code 2, and nothing written. See ``tunery.run.panda`` for what each event does,
-how a branch ends and how a re-run continues.
+on stderr, exit code 2, and nothing written. See ``tunery.workflows.panda`` for what each event
+does, how a branch ends and how a re-run continues.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from tunery._exceptions import ConfigError
 from tunery.cli._app import app, console, console_err
 from tunery.config import DEFAULT_STORAGE, SEARCHABLE, TuneConfig, load_config, trial_data
 from tunery.nn.train import EpochMetrics
-from tunery.run.objective import check_resizable, load_config_dataset, trial_settings
-from tunery.run.panda import (
+from tunery.storage import Event, get_storage
+from tunery.study import Study, load_study
+from tunery.workflows.objective import check_resizable, load_config_dataset, trial_settings
+from tunery.workflows.panda import (
     AppliedEvent,
     Panda,
     PandaControl,
@@ -37,8 +39,6 @@ from tunery.run.panda import (
     lineage_tree,
     sparkline,
 )
-from tunery.storage import Event, get_storage
-from tunery.study import Study, load_study
 
 __all__ = ["nudge", "panda", "parse_assignments", "pause", "resume", "rollback"]
 

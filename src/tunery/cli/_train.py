@@ -2,7 +2,7 @@
 
 ``train`` loads the data (``tunery.data.load_dataset``), builds ``MLP([D, *layers, C])``, trains it
 with the NumPy engine (or its PyTorch twin), shows cost and accuracies per epoch, and writes a run
-folder (``tunery.runs``) with the model, ``history.json``, ``metrics.json`` and ``curve.png``.
+folder (``tunery.trained``) with the model, ``history.json``, ``metrics.json`` and ``curve.png``.
 ``predict`` reads such a folder and classifies photos.
 
 Every option is checked before any data is loaded, so a typo costs no time; a bad value is one
@@ -40,7 +40,7 @@ from tunery.nn.optimizers import OPTIMIZERS, make_optimizer
 from tunery.nn.schedules import SCHEDULES, Schedule, make_schedule
 from tunery.nn.train import EpochMetrics, History, fit
 from tunery.report._curves import learning_curve, render_learning_curve
-from tunery.runs import CURVE_FILE, TrainedRun, load_run, new_run_dir, run_folder_name, save_run
+from tunery.trained import CURVE_FILE, TrainedRun, load_run, new_run_dir, run_folder_name, save_run
 
 __all__ = ["TrainSettings", "parse_decay", "parse_layers", "predict", "train"]
 

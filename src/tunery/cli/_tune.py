@@ -24,10 +24,10 @@ from tunery._exceptions import ConfigError
 from tunery.cli._app import REPORT_DIR, app, console, console_err
 from tunery.config import DEFAULT_STORAGE, SAMPLERS, TuneConfig, default_config, load_config
 from tunery.pruners import PRUNERS
-from tunery.run.objective import TEST_ACCURACY, TrainerObjective, open_study, run_study
 from tunery.space import Choice, Distribution, Float, Int
 from tunery.storage import FrozenTrial, TrialState, get_storage
 from tunery.study import Round, Study, load_study
+from tunery.workflows.objective import TEST_ACCURACY, TrainerObjective, open_study, run_study
 
 __all__ = ["export", "ls", "show", "tune"]
 
@@ -367,7 +367,7 @@ def _show_lineage(study: Study, trials: Sequence[FrozenTrial]) -> None:
     if not any(t.parent is not None or t.sample_id is None for t in trials):
         return
     try:
-        from tunery.run.panda import lineage_tree  # type: ignore[import-not-found, unused-ignore]
+        from tunery.workflows.panda import lineage_tree  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return
     console.print(lineage_tree(study))
@@ -408,8 +408,10 @@ def export(study_name: str, csv_path: str | None, curves_path: str | None, stora
         csv_path = ""
     trials_file = Path(csv_path or f"{study_name}.csv")
     curves_file = None if curves_path is None else Path(curves_path or f"{study_name}-curves.csv")
+    from tunery.report import export_csv  # the report's imports load only when it is used
+
     with load_study(study_name, get_storage(storage, create=False, field="--storage")) as study:
-        study.export_csv(trials_file, curves_file)
+        export_csv(study.trials, trials_file, curves_file)
     for path in (trials_file, curves_file):
         if path is not None:
             console.print(f"wrote {escape(str(path))}", highlight=False)

@@ -4,6 +4,7 @@
 
     print_summary(study)                                  # rich tables in the terminal
     write_report(study, "tunery-report/mlp")              # → tunery-report/mlp/index.html
+    export_csv(study.trials, "trials.csv")                # one row per trial (to_dataframe too)
 
 Every plot is computed as plain data first (``curves_data``, ``param_points``, ``zoom_data``,
 ``importance``, ...; dataclasses of lists), then rendered. matplotlib and scikit-learn are imported
@@ -36,6 +37,7 @@ from tunery.report._data import (
     state_counts,
     zoom_data,
 )
+from tunery.report._export import export_csv, to_dataframe, trial_rows
 from tunery.report._html import write_report
 from tunery.report._summary import print_summary
 
@@ -54,6 +56,7 @@ __all__ = [
     "ZoomData",
     "best_trials",
     "curves_data",
+    "export_csv",
     "format_value",
     "importance",
     "param_axes",
@@ -62,6 +65,8 @@ __all__ = [
     "report_data",
     "round_ranges",
     "state_counts",
+    "to_dataframe",
+    "trial_rows",
     "write_report",
     "zoom_data",
 ]

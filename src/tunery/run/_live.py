@@ -26,7 +26,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from tunery.storage._records import FrozenTrial, TrialState
+from tunery.records import FrozenTrial, TrialState
 
 __all__ = ["LiveView", "live_enabled"]
 

@@ -9,20 +9,16 @@ from __future__ import annotations
 import math
 import numbers
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tunery._exceptions import Diverged, Pruned
-from tunery.storage._records import FrozenTrial, TrialState
+from tunery.records import TrialState
+from tunery.run._protocol import AskTell, OnFinished
+from tunery.trial import Trial
 
-if TYPE_CHECKING:
-    from tunery.study import Study, Trial
-
-__all__ = ["Callback", "Outcome", "call_objective", "run_sequential"]
-
-Callback = Callable[["Study", FrozenTrial], Any]
-"""Called as ``callback(study, frozen_trial)`` after each finished trial."""
+__all__ = ["Outcome", "call_objective", "run_sequential"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +61,11 @@ def outcome_of(result: Any) -> Outcome:
 
 
 def run_sequential(
-    study: Study,
+    study: AskTell,
     objective: Callable[[Trial], Any],
     *,
     target: int,
-    callbacks: Sequence[Callback] = (),
+    on_finished: OnFinished | None = None,
 ) -> None:
     """Ask, run and tell trials until ``study.count_done()`` reaches ``target``.
 
@@ -86,8 +82,8 @@ def run_sequential(
             raise
         frozen = study.tell(trial, outcome.value, outcome.state, outcome.error)
         done += 1
-        for callback in callbacks:
-            callback(study, frozen)
+        if on_finished is not None:
+            on_finished(frozen)
 
 
 def _interruption(exc: BaseException) -> str:

@@ -28,24 +28,23 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from types import FrameType, FunctionType, ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from rich.console import Console
 
 from tunery._exceptions import ConfigError, TuneryError
+from tunery.records import FrozenTrial, TrialState
 from tunery.run._live import LiveView, live_enabled
-from tunery.run._sequential import Callback, Outcome, call_objective
-from tunery.storage._records import FrozenTrial, TrialState
-
-if TYPE_CHECKING:
-    from tunery.study import Study, Trial
+from tunery.run._protocol import AskTell, OnFinished
+from tunery.run._sequential import Outcome, call_objective
+from tunery.trial import Trial
 
 __all__ = ["THREAD_VARIABLES", "run_pool"]
 
@@ -61,17 +60,17 @@ THREAD_VARIABLES = (
 _JOIN_SECONDS = 5.0  # how long a worker may take to leave before it is terminated
 _MAX_IDLE_DEATHS = 3  # deaths with no trial running: something is wrong with every worker
 _Context = ForkServerContext | SpawnContext
-_PRELOAD = ["tunery.study", "tunery.run.caviar"]  # what every forked worker has at hand
+_PRELOAD = ["tunery.trial", "tunery.run.caviar"]  # what every forked worker has at hand
 _MESSAGES_PER_TURN = 64  # drain at most this many messages of one worker before looking at others
 
 
 def run_pool(
-    study: Study,
+    study: AskTell,
     objective: Callable[[Trial], Any],
     *,
     target: int,
     workers: int,
-    callbacks: Sequence[Callback] = (),
+    on_finished: OnFinished | None = None,
     live: bool | None = None,
     console: Console | None = None,
 ) -> None:
@@ -79,7 +78,7 @@ def run_pool(
 
     ``objective`` must be picklable (a module-level function, or an object of a module-level class
     such as ``TrainerObjective``). ``live`` shows the live view (default: when ``console``, stdout
-    by default, is a terminal). Callbacks run in this process as ``callback(study, frozen_trial)``.
+    by default, is a terminal). ``on_finished(frozen_trial)`` runs in this process.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError("workers", workers, "an int >= 1")
@@ -93,12 +92,12 @@ def run_pool(
         done=done,
         metric=study.metric,
         direction=study.direction,
-        best=_best_so_far(study),
+        best=study.current_best(),
         console=screen,
         enabled=live_enabled(live, screen),
     )
     with _InterruptGuard() as guard, view:
-        pool = _Coordinator(study, payload, target, done, tuple(callbacks), view, guard)
+        pool = _Coordinator(study, payload, target, done, on_finished, view, guard)
         try:
             pool.run(_process_context(objective), size=min(workers, target - done))
         except _ObjectiveLoadError as exc:
@@ -143,11 +142,11 @@ class _Coordinator:
 
     def __init__(
         self,
-        study: Study,
+        study: AskTell,
         payload: bytes,
         target: int,
         done: int,
-        callbacks: tuple[Callback, ...],
+        on_finished: OnFinished | None,
         view: LiveView,
         guard: _InterruptGuard,
     ) -> None:
@@ -155,7 +154,7 @@ class _Coordinator:
         self.payload = payload
         self.target = target
         self.done = done
-        self.callbacks = callbacks
+        self.on_finished = on_finished
         self.view = view
         self.guard = guard
         self.workers: list[_Worker] = []
@@ -340,8 +339,8 @@ class _Coordinator:
             self.done += 1
             self.idle_deaths = 0  # only deaths in a row, no trial finished, mean a broken setup
         self.view.finished(frozen)
-        for callback in self.callbacks:
-            callback(self.study, frozen)
+        if self.on_finished is not None:
+            self.on_finished(frozen)
 
     def _give_back(self, worker: _Worker, error: str) -> None:
         """Finish the worker's trial as interrupted: it does not count and its draw is re-run."""
@@ -442,8 +441,6 @@ def _run_trial(
     backend: _PipeBackend,
     task: tuple[FrozenTrial, str, tuple[int, ...]],
 ) -> Outcome:
-    from tunery.study import Trial  # here: the coordinator never needs it at import time
-
     record, metric, resumes = task
     trial = Trial(record, backend, metric=metric, resumes=resumes)
     try:
@@ -474,13 +471,6 @@ def _pickled(objective: Callable[[Trial], Any]) -> bytes:
             "a picklable objective for workers > 1: a module-level function or an object of a "
             f"module-level class, not a lambda or a nested function ({exc})",
         ) from None
-
-
-def _best_so_far(study: Study) -> FrozenTrial | None:
-    complete = study.get_trials([TrialState.COMPLETE])
-    if not complete:
-        return None
-    return study.best_trial
 
 
 def _death_note(code: int | None, number: int) -> str:

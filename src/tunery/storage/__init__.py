@@ -17,9 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from tunery._exceptions import ConfigError
-from tunery.storage._base import BaseStorage
-from tunery.storage._memory import MemoryStorage
-from tunery.storage._records import (
+from tunery.records import (
     Event,
     FrozenTrial,
     RoundRecord,
@@ -27,6 +25,8 @@ from tunery.storage._records import (
     StudySummary,
     TrialState,
 )
+from tunery.storage._base import BaseStorage
+from tunery.storage._memory import MemoryStorage
 from tunery.storage._sqlite import SCHEMA_VERSION, SqliteStorage
 
 __all__ = [

@@ -17,8 +17,6 @@ stored as ``None``; NaN and inf in curves are kept.
 
 from __future__ import annotations
 
-import json
-import math
 import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
@@ -26,41 +24,17 @@ from types import TracebackType
 from typing import Any, Self
 
 from tunery._exceptions import ConfigError, StorageError
-from tunery.storage._records import (
+from tunery.records import (
     Event,
     FrozenTrial,
     RoundRecord,
     StudyInfo,
     StudySummary,
     TrialState,
+    check_direction,
 )
 
-__all__ = ["DIRECTIONS", "BaseStorage", "decode_json", "encode_json"]
-
-DIRECTIONS = ("maximize", "minimize")
-
-
-def _numpy_scalar(value: Any) -> Any:
-    """``json.dumps`` hook: NumPy scalars (``np.int64``, ``np.bool_``) become Python numbers."""
-    item = getattr(value, "item", None)
-    if callable(item):
-        return item()
-    raise TypeError(f"{type(value).__name__} is not JSON-able")
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_numpy_scalar)
-
-
-def encode_json(value: Any, field: str) -> str:
-    """Compact JSON text; non-finite floats allowed (Python's ``NaN``/``Infinity`` tokens)."""
-    try:
-        return _ENCODER.encode(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(field, value, f"JSON-able values ({exc})") from None
-
-
-def decode_json(text: str) -> Any:
-    return json.loads(text)
+__all__ = ["BaseStorage"]
 
 
 def check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -79,27 +53,6 @@ def check_epoch(epoch: Any) -> int:
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         raise ConfigError("epoch", epoch, "an int >= 0")
     return epoch
-
-
-def check_direction(direction: Any) -> str:
-    if direction not in DIRECTIONS:
-        raise ConfigError("direction", direction, "'maximize' or 'minimize'")
-    return str(direction)
-
-
-def is_better(value: float, best: float, direction: str) -> bool:
-    return value > best if direction == "maximize" else value < best
-
-
-def best_of(values: Iterable[float | None], direction: str) -> float | None:
-    """The best finite value, or ``None``."""
-    best: float | None = None
-    for value in values:
-        if value is None or not math.isfinite(value):
-            continue
-        if best is None or is_better(value, best, direction):
-            best = value
-    return best
 
 
 class BaseStorage(ABC):

@@ -10,18 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tunery._exceptions import ConfigError, StorageError
-from tunery.storage._base import (
-    BaseStorage,
-    best_of,
-    check_epoch,
-    check_event_args,
-    check_metrics,
-    check_open_args,
-    decode_json,
-    encode_json,
-    not_running,
-)
-from tunery.storage._records import (
+from tunery.records import (
     Curve,
     Event,
     FrozenTrial,
@@ -29,7 +18,18 @@ from tunery.storage._records import (
     StudyInfo,
     StudySummary,
     TrialState,
+    best_of,
     clean_value,
+    decode_json,
+    encode_json,
+)
+from tunery.storage._base import (
+    BaseStorage,
+    check_epoch,
+    check_event_args,
+    check_metrics,
+    check_open_args,
+    not_running,
 )
 
 __all__ = ["MemoryStorage"]

@@ -42,17 +42,7 @@ try:
     import fcntl
 except ImportError:  # Windows: no advisory locks, so no guard against a second writer
     fcntl = None  # type: ignore[assignment]
-from tunery.storage._base import (
-    BaseStorage,
-    check_epoch,
-    check_event_args,
-    check_metrics,
-    check_open_args,
-    decode_json,
-    encode_json,
-    not_running,
-)
-from tunery.storage._records import (
+from tunery.records import (
     Curve,
     Event,
     FrozenTrial,
@@ -61,6 +51,16 @@ from tunery.storage._records import (
     StudySummary,
     TrialState,
     clean_value,
+    decode_json,
+    encode_json,
+)
+from tunery.storage._base import (
+    BaseStorage,
+    check_epoch,
+    check_event_args,
+    check_metrics,
+    check_open_args,
+    not_running,
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage"]

@@ -1,18 +1,23 @@
-"""The records a store keeps: trial states, frozen trials, studies, rounds and control events.
+"""The records of a study: trial states, frozen trials, studies, rounds and control events.
 
-They live here, below ``tunery.study``, so that the stores can build them without importing the
-study (which imports the stores). ``tunery.study`` re-exports ``TrialState`` and ``FrozenTrial``.
+The vocabulary every floor shares: the stores build these records, the executors, pruners and
+reports read them, and none of them needs a store or a study to do so. ``direction`` helpers and
+the JSON encoding of stored values live here for the same reason.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from tunery._exceptions import ConfigError
+
 __all__ = [
+    "DIRECTIONS",
     "Curve",
     "Event",
     "FrozenTrial",
@@ -20,7 +25,15 @@ __all__ = [
     "StudyInfo",
     "StudySummary",
     "TrialState",
+    "best_of",
+    "check_direction",
+    "clean_value",
+    "decode_json",
+    "encode_json",
+    "is_better",
 ]
+
+DIRECTIONS = ("maximize", "minimize")
 
 Curve = dict[int, dict[str, float]]
 """Per-epoch rows of a trial: ``epoch -> {metric: value}``."""
@@ -145,3 +158,47 @@ def clean_value(value: float | None) -> float | None:
     if value is None or math.isnan(value):
         return None
     return float(value)
+
+
+def check_direction(direction: Any) -> str:
+    if direction not in DIRECTIONS:
+        raise ConfigError("direction", direction, "'maximize' or 'minimize'")
+    return str(direction)
+
+
+def is_better(value: float, best: float, direction: str) -> bool:
+    return value > best if direction == "maximize" else value < best
+
+
+def best_of(values: Iterable[float | None], direction: str) -> float | None:
+    """The best finite value, or ``None``."""
+    best: float | None = None
+    for value in values:
+        if value is None or not math.isfinite(value):
+            continue
+        if best is None or is_better(value, best, direction):
+            best = value
+    return best
+
+
+def _numpy_scalar(value: Any) -> Any:
+    """``json.dumps`` hook: NumPy scalars (``np.int64``, ``np.bool_``) become Python numbers."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_numpy_scalar)
+
+
+def encode_json(value: Any, field: str) -> str:
+    """Compact JSON text; non-finite floats allowed (Python's ``NaN``/``Infinity`` tokens)."""
+    try:
+        return _ENCODER.encode(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(field, value, f"JSON-able values ({exc})") from None
+
+
+def decode_json(text: str) -> Any:
+    return json.loads(text)

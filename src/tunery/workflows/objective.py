@@ -35,8 +35,7 @@ from tunery.nn.train import EpochMetrics, Trainer
 
 if TYPE_CHECKING:
     from tunery.pruners import ASHAPruner, MedianPruner
-    from tunery.run._sequential import Callback
-    from tunery.study import Study, Trial
+    from tunery.study import Callback, Study, Trial
 
 __all__ = [
     "TEST_ACCURACY",

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tunery import ConfigError, DataError
 from tunery.data import Normalizer
 from tunery.nn import MLP
-from tunery.runs import (
+from tunery.trained import (
     HISTORY_FILE,
     METRICS_FILE,
     MODEL_FILE,

@@ -5,7 +5,7 @@ it applies the control events queued in the study's store, by ``tunery nudge / r
 resume`` from a second terminal or by the methods below::
 
     study = tunery.Study("digits-panda", "sqlite:///tunery.db")
-    panda = study.panda(load_config("tune.toml"), {"lr": 3e-3}, epochs=20)
+    panda = babysit(study, load_config("tune.toml"), {"lr": 3e-3}, epochs=20)
     with panda:                        # leaving the block early records the branch interrupted
         for _ in range(5):
             panda.run_epoch()          # train epoch 1..5; each is reported and checkpointed
@@ -16,7 +16,7 @@ resume`` from a second terminal or by the methods below::
     panda.curve[4]["val_accuracy"]     # the curve of the current branch's whole path
     rich.print(lineage_tree(study))    # which branch came from where, with the nudges
 
-``study.panda(source, params, epochs=..., control=fn)`` runs to the end, calling ``fn(panda)`` at
+``babysit(study, source, params, epochs=..., control=fn)`` runs to the end, calling ``fn(panda)`` at
 every boundary (and at every poll while paused), so a program can babysit too.
 
 Branches. Each branch is one trial of the study. The first (``origin`` "start") is built from
@@ -77,9 +77,9 @@ from tunery._exceptions import ConfigError, Diverged, StorageError
 from tunery.config import SEARCHABLE, ModelSection, TuneConfig, trial_data, trial_model
 from tunery.nn.optimizers import make_optimizer
 from tunery.nn.train import EpochMetrics, Trainer
+from tunery.records import Curve
 from tunery.space import Choice, Space
 from tunery.storage import Event, FrozenTrial, TrialState
-from tunery.storage._records import Curve
 
 if TYPE_CHECKING:
     from tunery.data import Dataset
@@ -93,6 +93,7 @@ __all__ = [
     "Panda",
     "PandaControl",
     "TrainerFactory",
+    "babysit",
     "branch_curve",
     "branch_events",
     "check_model_nudge",
@@ -312,10 +313,10 @@ class _Recipe(Protocol):
 
 
 class _ConfigRecipe:
-    """A config's ``[model]`` with the branch's params put in (``tunery.run.objective``)."""
+    """A config's ``[model]`` with the branch's params put in (``tunery.workflows.objective``)."""
 
     def __init__(self, config: TuneConfig, dataset: Dataset | None) -> None:
-        from tunery.run.objective import DatasetCache
+        from tunery.workflows.objective import DatasetCache
 
         self.config = config
         self.datasets = DatasetCache()
@@ -324,12 +325,12 @@ class _ConfigRecipe:
         self.datasets.put(config.data, dataset)
 
     def settings(self, params: Mapping[str, Any]) -> ModelSection:
-        from tunery.run.objective import trial_settings
+        from tunery.workflows.objective import trial_settings
 
         return trial_settings(self.config, params)
 
     def build(self, params: Mapping[str, Any]) -> Trainer:
-        from tunery.run.objective import build_trainer
+        from tunery.workflows.objective import build_trainer
 
         dataset = self.datasets.get(trial_data(self.config.data, params))
         return build_trainer(self.config, params, dataset)
@@ -341,7 +342,7 @@ class _ConfigRecipe:
         self.settings(params)  # validates the merged settings
         data = trial_data(self.config.data, params)
         if data != self.config.data:
-            from tunery.run.objective import check_resizable
+            from tunery.workflows.objective import check_resizable
 
             check_resizable(data, "params.image_size")
         return dict(params)
@@ -539,8 +540,29 @@ class _Plan:
         return 0 if self.parent is None else self.parent[1]
 
 
+def babysit(
+    study: Study,
+    source: TuneConfig | TrainerFactory,
+    params: Mapping[str, Any] | None = None,
+    *,
+    epochs: int | None = None,
+    dataset: Dataset | None = None,
+    control: Callable[[Panda], Any] | None = None,
+) -> Panda:
+    """Babysit one model of ``study``, epoch by epoch.
+
+    ``source`` is a config (its ``[model]``, with ``params`` put in) or ``factory(params) ->
+    Trainer``. Returns the ``Panda``, ready to step with ``run_epoch()``; with ``control``, it
+    has already run to the end, calling ``control(panda)`` at every epoch boundary.
+    """
+    panda = Panda(study, source, params, epochs=epochs, dataset=dataset)
+    if control is not None:
+        panda.run(control)
+    return panda
+
+
 class Panda:
-    """One model, babysat: see the module docstring. ``study.panda(...)`` makes one.
+    """One model, babysat: see the module docstring. ``babysit(study, ...)`` makes one.
 
     Args:
         study: the study that keeps the branches (one panda per study: it claims the study).

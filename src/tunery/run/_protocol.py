@@ -1,0 +1,49 @@
+"""What an executor needs of a study, and nothing more: ask for a trial, tell how it ended.
+
+``tunery.study.Study`` satisfies it; so can anything else that hands out trials (a population of
+PBT members, a test's fake). Executors import this protocol, never the study, so the study can
+import them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from tunery.records import FrozenTrial, TrialState
+from tunery.trial import Trial
+
+__all__ = ["AskTell", "OnFinished"]
+
+OnFinished = Callable[[FrozenTrial], Any]
+"""Called in the coordinating process with the record of each trial once it is stored."""
+
+
+class AskTell(Protocol):
+    """The study as executors see it. ``ask`` stores a RUNNING trial; ``tell`` commits its end."""
+
+    @property
+    def metric(self) -> str: ...
+
+    @property
+    def direction(self) -> str: ...
+
+    def ask(self) -> Trial: ...
+
+    def tell(
+        self,
+        trial: Trial,
+        value: float | None = None,
+        state: TrialState | None = None,
+        error: str | None = None,
+        *,
+        interrupted: bool = False,
+    ) -> FrozenTrial: ...
+
+    def count_done(self) -> int:
+        """Finished trials that count toward the target (interrupted ones do not)."""
+        ...
+
+    def current_best(self) -> FrozenTrial | None:
+        """The best COMPLETE trial so far, or ``None``."""
+        ...
