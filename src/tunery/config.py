@@ -72,8 +72,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import numbers
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -82,6 +80,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from tunery._exceptions import ConfigError
+from tunery._validation import FRACTION, KEEP_PROB, POSITIVE, Interval, check_int, check_scalar
 from tunery.data import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION, DIGITS, parse_classes
 from tunery.data._normalize import NormalizeKind, check_normalize
 from tunery.data._splits import check_fractions
@@ -167,25 +166,20 @@ _REAL_SETTINGS = frozenset({"lr", "beta", "beta2", "epsilon", "l2", "keep_prob",
 # Field checks: (value, field path) -> the clean value, or ConfigError naming the path.
 
 Check = Callable[[Any, str], Any]
+_DECAY = Interval(float, 0, 1, closed="left")  # β of momentum, RMSprop and Adam
+_NON_NEGATIVE = Interval(float, 0)
 
 
 def _integer(minimum: int) -> Check:
     def check(value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-            raise ConfigError(where, value, f"an integer >= {minimum}")
-        return int(value)
+        return check_int(where, value, minimum)
 
     return check
 
 
-def _real(expected: str, accept: Callable[[float], bool]) -> Check:
+def _real(rule: Interval) -> Check:
     def check(value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise ConfigError(where, value, expected)
-        number = float(value)
-        if not math.isfinite(number) or not accept(number):
-            raise ConfigError(where, value, expected)
-        return number
+        return check_scalar(where, value, rule)
 
     return check
 
@@ -331,8 +325,8 @@ _DATA_CHECKS: dict[str, Check] = {
     "classes": _optional(_text),
     "normalize": _text,
     "seed": _integer(0),
-    "val_fraction": _real("a number in (0, 1)", lambda x: 0 < x < 1),
-    "test_fraction": _real("a number in (0, 1)", lambda x: 0 < x < 1),
+    "val_fraction": _real(FRACTION),
+    "test_fraction": _real(FRACTION),
     "image_size": _integer(1),
 }
 
@@ -405,15 +399,15 @@ _MODEL_CHECKS: dict[str, Check] = {
     "batchnorm": _boolean,
     "activation": _one_of(get_args(Activation)),
     "optimizer": _one_of(tuple(OPTIMIZERS)),
-    "lr": _real("a finite number > 0", lambda x: x > 0),
-    "beta": _real("a number in [0, 1)", lambda x: 0 <= x < 1),
-    "beta2": _real("a number in [0, 1)", lambda x: 0 <= x < 1),
-    "epsilon": _real("a finite number > 0", lambda x: x > 0),
+    "lr": _real(POSITIVE),
+    "beta": _real(_DECAY),
+    "beta2": _real(_DECAY),
+    "epsilon": _real(POSITIVE),
     "batch_size": _integer(1),
-    "l2": _real("a finite number >= 0", lambda x: x >= 0),
-    "keep_prob": _real("a number in (0, 1]", lambda x: 0 < x <= 1),
+    "l2": _real(_NON_NEGATIVE),
+    "keep_prob": _real(KEEP_PROB),
     "decay": _one_of(tuple(SCHEDULES)),
-    "decay_rate": _optional(_real("a finite number > 0", lambda x: x > 0)),
+    "decay_rate": _optional(_real(POSITIVE)),
     "decay_every": _optional(_integer(1)),
     "epochs": _integer(1),
     "backend": _one_of(BACKENDS),
@@ -456,7 +450,7 @@ _RUN_CHECKS: dict[str, Check] = {
     "pruner_options": _options,
     "epochs": _optional(_integer(1)),
     "top": _top,
-    "margin": _real("a finite number >= 0", lambda x: x >= 0),
+    "margin": _real(_NON_NEGATIVE),
     "checkpoint_every": _integer(0),
 }
 

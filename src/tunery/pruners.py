@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
@@ -29,6 +28,7 @@ from typing import Any, Protocol, Self
 import numpy as np
 
 from tunery._exceptions import ConfigError
+from tunery._validation import check_int
 from tunery.records import FrozenTrial, TrialState, check_direction
 
 __all__ = ["PRUNERS", "ASHAPruner", "MedianPruner", "Pruner", "make_pruner"]
@@ -217,5 +217,4 @@ def make_pruner(name: str | None, **options: Any) -> MedianPruner | ASHAPruner |
 
 
 def _check_int(field: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(field, value, f"an int >= {minimum}")
+    check_int(field, value, minimum)

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tunery._exceptions import ConfigError
+from tunery._validation import check_int
 from tunery.space import Choice, Distribution, Float, Int
 
 if TYPE_CHECKING:
@@ -45,9 +46,7 @@ __all__ = [
 
 
 def _check_count(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise ConfigError(where, value, "an integer >= 0")
-    return int(value)
+    return check_int(where, value, 0)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from typing import Any, Literal, cast, get_args
 import numpy as np
 
 from tunery._exceptions import ConfigError
+from tunery._validation import Interval, check_int, check_scalar
 
 __all__ = [
     "Box",
@@ -73,30 +74,20 @@ _MISSING: Any = _Missing()
 # Checks shared by the constructors and the config reader: one rule, one message.
 
 
+_FINITE = Interval(float)
+_UNIT = Interval(float, 0, 1)
+
+
 def _check_real(value: Any, where: str) -> float:
-    if isinstance(value, bool):
-        raise ConfigError(where, value, "a number, not a bool")
-    if not isinstance(value, numbers.Real):
-        raise ConfigError(where, value, "a number")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ConfigError(where, value, "a finite number")
-    return number
+    return check_scalar(where, value, _FINITE)
 
 
 def _check_integer(value: Any, where: str) -> int:
-    if isinstance(value, bool):
-        raise ConfigError(where, value, "an integer, not a bool")
-    if not isinstance(value, numbers.Integral):
-        raise ConfigError(where, value, "an integer")
-    return int(value)
+    return check_int(where, value)
 
 
 def _check_unit(u: Any, where: str) -> float:
-    number = _check_real(u, where)
-    if not 0.0 <= number <= 1.0:
-        raise ConfigError(where, u, "a number in [0, 1]")
-    return number
+    return check_scalar(where, u, _UNIT)
 
 
 def _check_scale(scale: Any, allowed: tuple[str, ...], where: str) -> str:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from tunery._exceptions import ConfigError, TuneryWarning
+from tunery._validation import ANY_REAL, check_int, check_scalar
 from tunery.pruners import Pruner
 from tunery.records import (
     RoundRecord,
@@ -418,8 +418,7 @@ class Study:
         if not callable(objective):
             raise ConfigError("objective", objective, "a function objective(trial) -> float")
         workers = default_workers() if workers is None else workers
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ConfigError("workers", workers, "an int >= 1")
+        workers = check_int("workers", workers, 1)
         targets = _round_targets(n_trials, rounds, trials_per_round)
         if len(targets) > 1 and targets[0] < min_top:
             # Refuse now rather than after round 1: a zoom needs min_top finished trials.
@@ -588,13 +587,10 @@ def round_seed(seed: int, index: int) -> int:
 
 def _round_targets(n_trials: Any, rounds: Any, trials_per_round: Any) -> list[int]:
     """The cumulative number of finished trials at which each round of ``caviar`` ends."""
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ConfigError("rounds", rounds, "an int >= 1")
+    check_int("rounds", rounds, 1)
     for field, value in (("n_trials", n_trials), ("trials_per_round", trials_per_round)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ConfigError(field, value, "an int >= 1")
+        if value is not None:
+            check_int(field, value, 1)
     if n_trials is None:
         if trials_per_round is None:
             raise ConfigError("n_trials", None, "an int >= 1 (or trials_per_round)")
@@ -667,15 +663,9 @@ def _check_parent(parent: Any) -> tuple[int, int] | None:
     return (parent[0], parent[1])
 
 
-def _as_real(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(field, value, "a real number")
-    return float(value)
-
-
 def _resolve(trial: Trial, value: Any, state: Any) -> tuple[TrialState, float | None]:
     """The state and value to store, from what ``tell`` was given."""
-    number = None if value is None else _as_real(value, "value")
+    number = None if value is None else check_scalar("value", value, ANY_REAL)
     if state is None:
         if number is None:
             raise ConfigError("value", value, "a number (or a state such as TrialState.FAILED)")

@@ -8,11 +8,11 @@ worker. This module knows neither the study nor any executor, so both can build 
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from tunery._exceptions import ConfigError, StorageError
+from tunery._validation import ANY_REAL, check_int, check_scalar
 from tunery.records import Curve, FrozenTrial, TrialState, decode_json, encode_json
 
 __all__ = ["Trial", "TrialBackend"]
@@ -98,11 +98,12 @@ class Trial:
     def report(self, epoch: int, /, **metrics: float) -> None:
         """Record metrics at ``epoch``: ``trial.report(3, loss=0.4, val_accuracy=0.9)``."""
         self._check_running()
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise ConfigError("epoch", epoch, "an int >= 0")
+        check_int("epoch", epoch, 0)
         if not metrics:
             raise ConfigError("metrics", metrics, "at least one metric, e.g. loss=0.4")
-        values = {name: _as_real(value, f"metric {name!r}") for name, value in metrics.items()}
+        values = {
+            name: check_scalar(f"metric {name!r}", v, ANY_REAL) for name, v in metrics.items()
+        }
         self._backend.report(self, epoch, values)
         self._curve.setdefault(epoch, {}).update(values)
         self._epoch = max(self._epoch, epoch)
@@ -126,8 +127,7 @@ class Trial:
         if not isinstance(state, bytes | bytearray | memoryview):
             raise ConfigError("checkpoint", type(state).__name__, "bytes (e.g. from pickle.dumps)")
         at = self._epoch if epoch is None else epoch
-        if isinstance(at, bool) or not isinstance(at, int) or at < 0:
-            raise ConfigError("epoch", at, "an int >= 0")
+        check_int("epoch", at, 0)
         self._backend.checkpoint(self, at, bytes(state))
 
     def restore(self, epoch: int | None = None) -> bytes | None:
@@ -136,10 +136,8 @@ class Trial:
         Falls back to the interrupted runs of the same draw, then to the parent trial at its branch
         epoch, so a resumed or branched trial starts where its predecessor stopped.
         """
-        if epoch is not None and (
-            isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0
-        ):
-            raise ConfigError("epoch", epoch, "an int >= 0 or None")
+        if epoch is not None:
+            check_int("epoch", epoch, 0)
         return self._backend.restore(self, epoch)
 
     def set_user_attr(self, key: str, value: Any) -> None:
@@ -189,9 +187,3 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self.params!r})"
-
-
-def _as_real(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(field, value, "a real number")
-    return float(value)

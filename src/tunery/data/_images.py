@@ -15,7 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps
 
-from tunery._exceptions import ConfigError, DataError
+from tunery._exceptions import DataError
+from tunery._validation import check_int
 
 __all__ = [
     "DECODER_VERSION",
@@ -84,6 +85,4 @@ def load_images(paths: Sequence[Path | str], size: int = 64) -> NDArray[np.float
 
 def check_size(size: object) -> int:
     """Validate an image side length: an int >= 1."""
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ConfigError("image_size", size, "an integer >= 1")
-    return size
+    return check_int("image_size", size, 1)

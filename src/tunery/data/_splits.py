@@ -8,13 +8,13 @@ draw from independent streams spawned from ``seed``, so the same seed gives the 
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from tunery._exceptions import ConfigError, DataError
+from tunery._validation import FRACTION, check_int, check_scalar
 
 __all__ = [
     "DEFAULT_TEST_FRACTION",
@@ -41,11 +41,7 @@ class Part(NamedTuple):
 
 def check_fraction(value: object, field: str) -> float:
     """A fraction strictly between 0 and 1."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(field, value, "a number in (0, 1)")
-    if not (math.isfinite(value) and 0 < value < 1):
-        raise ConfigError(field, value, "a number in (0, 1)")
-    return float(value)
+    return check_scalar(field, value, FRACTION)
 
 
 def check_fractions(val_fraction: object, test_fraction: object) -> tuple[float, float]:
@@ -61,9 +57,7 @@ def check_fractions(val_fraction: object, test_fraction: object) -> tuple[float,
 
 def check_seed(seed: object) -> int:
     """A non-negative integer seed."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError("seed", seed, "an integer >= 0")
-    return int(seed)
+    return check_int("seed", seed, 0)
 
 
 def split_off(part: Part, fraction: float, seed: int, source: object) -> tuple[Part, Part]:

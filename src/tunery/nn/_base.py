@@ -9,18 +9,17 @@ returned by ``parameters()`` and ``gradients()`` stay valid for the layer's whol
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Callable
 from typing import Any, Self
 
 import numpy as np
 from numpy.typing import NDArray
 
 from tunery._exceptions import ConfigError
+from tunery._validation import check_int
 
 Array = NDArray[Any]
 
-__all__ = ["Array", "Layer", "as_dtype", "check_positive_int", "check_real"]
+__all__ = ["Array", "Layer", "as_dtype", "check_positive_int"]
 
 
 class Layer:
@@ -73,13 +72,4 @@ def as_dtype(dtype: Any) -> np.dtype[Any]:
 
 def check_positive_int(field: str, value: object) -> int:
     """``value`` as an int if it is an integer >= 1 (bools are refused), else a ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(field, value, "an integer >= 1")
-    return int(value)
-
-
-def check_real(field: str, value: object, expected: str, accept: Callable[[float], bool]) -> float:
-    """Return ``value`` as a float if it is a real number (not a bool) that ``accept`` takes."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not accept(float(value)):
-        raise ConfigError(field, value, expected)
-    return float(value)
+    return check_int(field, value, 1)

@@ -10,14 +10,14 @@ unbiased batch variance.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tunery._exceptions import ConfigError
-from tunery.nn._base import Array, Layer, as_dtype, check_positive_int, check_real
+from tunery._validation import POSITIVE, Interval, check_scalar
+from tunery.nn._base import Array, Layer, as_dtype, check_positive_int
 
 __all__ = ["BatchNorm"]
 
@@ -47,10 +47,8 @@ class BatchNorm(Layer):
         dtype: Any = np.float32,
     ) -> None:
         self.num_features = check_positive_int("num_features", num_features)
-        self.eps = check_real("eps", eps, "a finite number > 0", lambda v: 0 < v < math.inf)
-        self.momentum = check_real(
-            "momentum", momentum, "a number in [0, 1]", lambda v: 0 <= v <= 1
-        )
+        self.eps = check_scalar("eps", eps, POSITIVE)
+        self.momentum = check_scalar("momentum", momentum, Interval(float, 0, 1))
         self.dtype = as_dtype(dtype)
         self.gamma: Array = np.ones(self.num_features, self.dtype)
         self.beta: Array = np.zeros(self.num_features, self.dtype)

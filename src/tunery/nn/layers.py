@@ -15,7 +15,8 @@ import numpy as np
 import scipy.special
 
 from tunery._exceptions import ConfigError
-from tunery.nn._base import Array, Layer, as_dtype, check_positive_int, check_real
+from tunery._validation import KEEP_PROB, check_scalar
+from tunery.nn._base import Array, Layer, as_dtype, check_positive_int
 from tunery.nn.losses import softmax
 
 __all__ = ["NO_INPUT_GRAD", "Dense", "Dropout", "ReLU", "Sigmoid", "Softmax", "Tanh"]
@@ -30,10 +31,6 @@ The first layer of a network has no one to pass ``dx`` to; skipping it saves the
 ``(N, out) @ (out, in)``, which is as large as the forward one when ``in`` is 12,288 pixels.
 """
 NO_INPUT_GRAD.setflags(write=False)
-
-
-def _is_keep_prob(value: float) -> bool:
-    return 0 < value <= 1
 
 
 def _cached(array: Array | None, layer: Layer) -> Array:
@@ -204,7 +201,7 @@ class Dropout(Layer):
     """
 
     def __init__(self, keep_prob: float, rng: np.random.Generator | int | None = None) -> None:
-        self.keep_prob = check_real("keep_prob", keep_prob, "a number in (0, 1]", _is_keep_prob)
+        self.keep_prob = check_scalar("keep_prob", keep_prob, KEEP_PROB)
         self.rng = np.random.default_rng(rng)
         self._mask: Array | None = None
 

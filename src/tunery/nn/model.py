@@ -15,7 +15,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from tunery._exceptions import ConfigError
-from tunery.nn._base import Array, Layer, as_dtype, check_positive_int, check_real
+from tunery._validation import KEEP_PROB, check_int, check_scalar
+from tunery.nn._base import Array, Layer, as_dtype, check_positive_int
 from tunery.nn.batchnorm import BatchNorm
 from tunery.nn.layers import Dense, Dropout, Init, ReLU, Sigmoid, Tanh
 from tunery.nn.losses import softmax
@@ -58,10 +59,8 @@ class MLP(Layer):
         if activation not in _ACTIVATIONS:
             raise ConfigError("activation", activation, " or ".join(map(repr, _ACTIVATIONS)))
         self.activation: Activation = activation
-        self.keep_prob = check_real("keep_prob", keep_prob, "a number in (0, 1]", _is_keep_prob)
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ConfigError("seed", seed, "an integer >= 0")
-        self.seed = int(seed)
+        self.keep_prob = check_scalar("keep_prob", keep_prob, KEEP_PROB)
+        self.seed = check_int("seed", seed, 0)
         self.dtype = as_dtype(dtype)
         self.rng = np.random.default_rng(self.seed)
         self.layers: list[Layer] = self._build_layers()
@@ -204,10 +203,6 @@ class MLP(Layer):
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"MLP({settings})"
-
-
-def _is_keep_prob(value: float) -> bool:
-    return 0 < value <= 1
 
 
 def _check_sizes(sizes: object) -> tuple[int, ...]:

@@ -14,7 +14,6 @@ type sklearn accepts for classification; they are encoded as ``0..C-1`` in the o
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -26,12 +25,15 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tunery._exceptions import ConfigError, Diverged
-from tunery.nn._base import check_positive_int, check_real
+from tunery._validation import POSITIVE, Interval, check_scalar
+from tunery.nn._base import check_positive_int
 from tunery.nn.model import MLP, Activation
 from tunery.nn.optimizers import OPTIMIZERS, make_optimizer
 from tunery.nn.train import History, fit
 
 __all__ = ["MLPClassifier"]
+
+_DECAY = Interval(float, 0, 1, closed="left")
 
 # What ``beta`` means for each optimizer: momentum's and RMSprop's β, Adam's β1; GD has none.
 _BETA_NAME: dict[str, str | None] = {
@@ -154,14 +156,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             raise ConfigError("optimizer", name, f"one of {', '.join(OPTIMIZERS)}")
         beta_name = _BETA_NAME[name.strip().lower()]
         # Checked here so that an error names this estimator's parameters, not the optimizer's.
-        hyperparameters = {
-            "lr": check_real("learning_rate", self.learning_rate, "a finite number > 0", _positive)
-        }
+        hyperparameters = {"lr": check_scalar("learning_rate", self.learning_rate, POSITIVE)}
         if beta_name is not None:
-            hyperparameters[beta_name] = check_real("beta", self.beta, "a number in [0, 1)", _decay)
+            hyperparameters[beta_name] = check_scalar("beta", self.beta, _DECAY)
         if self.activation not in _ACTIVATIONS:
             raise ConfigError("activation", self.activation, " or ".join(map(repr, _ACTIVATIONS)))
-        check_real("l2", self.l2, "a finite number >= 0", lambda v: 0 <= v < math.inf)
+        check_scalar("l2", self.l2, Interval(float, 0))
         return make_optimizer(name, **hyperparameters)
 
     def _seed(self) -> int:
@@ -176,14 +176,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         except ValueError:
             raise ConfigError("random_state", state, "an int, a RandomState or None") from None
         return int(generator.randint(_SEED_LIMIT))
-
-
-def _positive(value: float) -> bool:
-    return 0 < value < math.inf
-
-
-def _decay(value: float) -> bool:
-    return 0 <= value < 1
 
 
 def _checked_bool(field: str, value: object) -> bool:

@@ -38,7 +38,8 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
     ) from error
 
 from tunery._exceptions import ConfigError, Diverged
-from tunery.nn._base import Array, Layer, as_dtype, check_positive_int, check_real
+from tunery._validation import KEEP_PROB, check_scalar
+from tunery.nn._base import Array, Layer, as_dtype, check_positive_int
 from tunery.nn.batchnorm import BatchNorm
 from tunery.nn.layers import Dense, Dropout, ReLU, Sigmoid, Tanh
 from tunery.nn.model import MLP, Activation
@@ -88,7 +89,7 @@ class TorchDropout(nn.Module):
 
     def __init__(self, keep_prob: float, rng: np.random.Generator | int | None = None) -> None:
         super().__init__()
-        self.keep_prob = check_real("keep_prob", keep_prob, "a number in (0, 1]", _is_keep_prob)
+        self.keep_prob = check_scalar("keep_prob", keep_prob, KEEP_PROB)
         self.rng = np.random.default_rng(rng)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -149,10 +150,6 @@ class TorchMLP(nn.Module):
     def config(self) -> dict[str, Any]:
         """The ``MLP.config()`` this model mirrors (``TorchMLP(**config)`` rebuilds it)."""
         return dict(self.settings)
-
-
-def _is_keep_prob(value: float) -> bool:
-    return 0 < value <= 1
 
 
 def _twin_of(layer: Layer, dtype: torch.dtype) -> nn.Module:

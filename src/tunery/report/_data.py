@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from tunery._exceptions import ConfigError
+from tunery._validation import check_int
 from tunery.space import Choice, Distribution, Float, Int
 from tunery.storage import FrozenTrial, TrialState
 from tunery.study import Round
@@ -147,8 +148,7 @@ def state_counts(study: StudyLike) -> dict[str, int]:
 
 def best_trials(study: StudyLike, top: int = 10) -> list[FrozenTrial]:
     """The ``top`` best COMPLETE trials by the study's direction, best first (ties: by number)."""
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        raise ConfigError("top", top, "an int >= 1")
+    check_int("top", top, 1)
     complete = [
         t
         for t in StudySnapshot.of(study).trials
@@ -398,8 +398,7 @@ def importance(
     parameter's decades are equal steps, as when it was sampled. ``X: (N, P)``, ``y: (N,)`` for the
     ``N`` COMPLETE trials that hold every one of the ``P`` parameters.
     """
-    if isinstance(min_trials, bool) or not isinstance(min_trials, int) or min_trials < 2:
-        raise ConfigError("min_trials", min_trials, "an int >= 2")
+    check_int("min_trials", min_trials, 2)
     names, X, y = _unit_features(StudySnapshot.of(study))
     if len(y) < min_trials:
         note = f"needs at least {min_trials} COMPLETE trials to rank parameters, has {len(y)}"

@@ -40,6 +40,7 @@ from typing import Any, Self
 from rich.console import Console
 
 from tunery._exceptions import ConfigError, TuneryError
+from tunery._validation import check_int
 from tunery.records import FrozenTrial, TrialState
 from tunery.run._live import LiveView, live_enabled
 from tunery.run._protocol import AskTell, OnFinished
@@ -80,8 +81,7 @@ def run_pool(
     such as ``TrainerObjective``). ``live`` shows the live view (default: when ``console``, stdout
     by default, is a terminal). ``on_finished(frozen_trial)`` runs in this process.
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError("workers", workers, "an int >= 1")
+    check_int("workers", workers, 1)
     payload = _pickled(objective)
     done = study.count_done()
     if done >= target:

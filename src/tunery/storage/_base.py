@@ -17,13 +17,13 @@ stored as ``None``; NaN and inf in curves are kept.
 
 from __future__ import annotations
 
-import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
 from tunery._exceptions import ConfigError, StorageError
+from tunery._validation import ANY_REAL, check_int, check_scalar
 from tunery.records import (
     Event,
     FrozenTrial,
@@ -43,16 +43,12 @@ def check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     for name, value in metrics.items():
         if not isinstance(name, str) or not name:
             raise ConfigError("metric name", name, "a non-empty string")
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise ConfigError(f"metric {name!r}", value, "a real number")
-        cleaned[name] = float(value)
+        cleaned[name] = check_scalar(f"metric {name!r}", value, ANY_REAL)
     return cleaned
 
 
 def check_epoch(epoch: Any) -> int:
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ConfigError("epoch", epoch, "an int >= 0")
-    return epoch
+    return check_int("epoch", epoch, 0)
 
 
 class BaseStorage(ABC):
@@ -213,8 +209,7 @@ def check_open_args(name: Any, direction: Any, seed: Any, metric: Any) -> None:
     if not isinstance(name, str) or not name.strip():
         raise ConfigError("name", name, "a non-empty study name")
     check_direction(direction)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError("seed", seed, "an int >= 0")
+    check_int("seed", seed, 0)
     if not isinstance(metric, str) or not metric:
         raise ConfigError("metric", metric, "a non-empty metric name")
 
