@@ -17,28 +17,28 @@ from tunery.report._data import (
     MIN_IMPORTANCE_TRIALS,
     CurveLine,
     CurvesData,
-    Importance,
     ParamAxis,
     ParamPoints,
-    ParamRange,
-    ReportData,
-    RoundRanges,
     StudySnapshot,
-    ZoomBox,
-    ZoomData,
     best_trials,
     curves_data,
     format_value,
-    importance,
     param_axes,
     param_points,
-    report_data,
-    round_ranges,
     state_counts,
-    zoom_data,
 )
 from tunery.report._export import export_csv, to_dataframe, trial_rows
 from tunery.report._html import write_report
+from tunery.report._importance import Importance, importance
+from tunery.report._report import ReportData, report_data
+from tunery.report._rounds import (
+    ParamRange,
+    RoundRanges,
+    ZoomBox,
+    ZoomData,
+    round_ranges,
+    zoom_data,
+)
 from tunery.report._summary import print_summary
 
 __all__ = [
