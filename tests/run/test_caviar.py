@@ -275,7 +275,7 @@ def test_the_fork_server_preloads_what_workers_need_and_no_main_module(
     monkeypatch.setitem(sys.modules, "__main__", main)
     monkeypatch.setitem(sys.modules, "tunery.__main__", types.ModuleType("tunery.__main__"))
     names = caviar._preload_modules(ExitsWhenLoaded())
-    assert {"tests.test_caviar", "math", "json", "tunery.study", "tunery.pruners"} <= set(names)
+    assert {"tests.run.test_caviar", "math", "json", "tunery.study", "tunery.pruners"} <= set(names)
     assert not [name for name in names if name.endswith("__main__")]  # that would run the CLI
 
 

@@ -13,14 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
+from tests.data.helpers import balanced_labels, write_h5
 from tunery import ConfigError
 from tunery.cli import main
 from tunery.cli._train import parse_decay, parse_layers
 from tunery.data import CACHE_ENV, load_dataset, load_images
 from tunery.nn.schedules import SCHEDULES
 from tunery.trained import CURVE_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE, RUN_FILE, load_run
-
-from .data.helpers import balanced_labels, write_h5
 
 QUICK = ["--epochs", "12", "--layers", "16", "--seed", "3"]
 COLOURS = {"blue": (20, 40, 220), "green": (30, 200, 40), "red": (220, 30, 30)}

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tests.strategies import spaces
 from tunery.space import Float, Space
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "bench" / "search_efficiency.py"
 SYNTHETIC = ("synthetic-lr", "synthetic-lr-beta")
 

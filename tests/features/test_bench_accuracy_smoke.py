@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "bench"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HAS_TORCH = importlib.util.find_spec("torch") is not None

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "autograd_quadratic.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "autograd_quadratic.py"
 
 
 def _load_example() -> ModuleType:

@@ -12,7 +12,7 @@ from tunery import Study, TrialState
 
 pytest.importorskip("torch")
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pytorch_objective.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pytorch_objective.py"
 
 
 def _load_example() -> ModuleType:
