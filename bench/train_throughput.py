@@ -42,25 +42,14 @@ CASES = (
 )
 
 
-def numpy_epoch(trainer: Trainer) -> Callable[[], None]:
-    """One epoch of the NumPy trainer's own training steps (its per-batch internals, so the
-    end-of-epoch accuracy pass stays out of the timing)."""
+def training_steps(trainer: Trainer) -> Callable[[], None]:
+    """One epoch of the trainer's training steps, through its engine (so the end-of-epoch
+    accuracy pass stays out of the timing). The same function times both engines."""
 
     def run() -> None:
-        trainer.model.train()
+        trainer.engine.start_epoch()
         for index in trainer.draw_batches():
-            trainer._train_batch(index)
-
-    return run
-
-
-def torch_epoch(trainer: TorchTrainer) -> Callable[[], None]:
-    """One epoch of the PyTorch twin's training steps."""
-
-    def run() -> None:
-        trainer.torch_model.train()
-        for index in trainer.batches():
-            trainer.train_batch(index)
+            trainer.engine.train_batch(index, trainer.l2)
 
     return run
 
@@ -91,10 +80,10 @@ def measure(case: Case, rows: int, repeats: int, clock: Callable[[], float]) -> 
     size = case.batch_size
     ours = Trainer(MLP(case.sizes), make_optimizer("adam", lr=1e-3), X, y, batch_size=size)
     twin = TorchTrainer(MLP(case.sizes), make_optimizer("adam", lr=1e-3), X, y, batch_size=size)
-    if not twin.torch_optimizer.param_groups[0].get("fused"):
+    if not twin.engine.torch_optimizer.param_groups[0].get("fused"):
         raise RuntimeError("expected a fused Adam on this device")
     numpy_seconds, torch_seconds = best_seconds(
-        [numpy_epoch(ours), torch_epoch(twin)], repeats, clock
+        [training_steps(ours), training_steps(twin)], repeats, clock
     )
     return rows / numpy_seconds, rows / torch_seconds
 

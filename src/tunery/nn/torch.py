@@ -14,17 +14,17 @@ tunery that imports it, and only when it is imported itself.
   transposed. The torch model takes the NumPy model's dtype.
 - ``make_torch_optimizer`` builds the ``torch.optim`` optimizer that takes the same steps as
   ``make_optimizer`` with the same hyperparameters.
-- ``TorchTrainer`` and ``fit_torch`` take ``Trainer``'s and ``fit``'s arguments and give the same
-  per-epoch metrics; the trained weights land in the NumPy model.
+- ``TorchEngine`` is the step engine (``tunery.nn.engine``) that trains the twin behind the one
+  ``Trainer``: the same batches, cost, per-epoch metrics and checkpoints; the trained weights land
+  in the NumPy model. ``TorchTrainer`` and ``fit_torch`` are ``Trainer`` and ``fit`` with it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Self
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -37,25 +37,19 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
         "tunery.nn.torch needs PyTorch, an optional extra: pip install 'tunery[torch]'"
     ) from error
 
-from tunery._exceptions import ConfigError, Diverged
+from tunery._exceptions import ConfigError
 from tunery._validation import KEEP_PROB, check_scalar
-from tunery.nn._base import Array, Layer, as_dtype, check_positive_int
+from tunery.nn._base import Array, Layer, as_dtype
 from tunery.nn.batchnorm import BatchNorm
+from tunery.nn.engine import EngineFactory, NumpyEngine, model_generators
 from tunery.nn.layers import Dense, Dropout, ReLU, Sigmoid, Tanh
 from tunery.nn.model import MLP, Activation
 from tunery.nn.optimizers import Optimizer, make_optimizer
-from tunery.nn.schedules import Schedule
-from tunery.nn.train import (
-    Callback,
-    EpochMetrics,
-    History,
-    LearningRateSchedule,
-    Outcome,
-    Trainer,
-)
+from tunery.nn.train import History, Trainer, fit
 
 __all__ = [
     "TorchDropout",
+    "TorchEngine",
     "TorchMLP",
     "TorchTrainer",
     "copy_weights",
@@ -65,6 +59,7 @@ __all__ = [
     "set_torch_hyperparameters",
     "to_torch",
     "torch_dtype",
+    "torch_engine",
 ]
 
 _DTYPES: Mapping[np.dtype[Any], torch.dtype] = {
@@ -372,160 +367,61 @@ def _torch_settings(kind: str, hp: Mapping[str, float]) -> dict[str, Any]:
 # -- training -------------------------------------------------------------------------------------
 
 
-class TorchTrainer:
-    """``Trainer``'s twin: the same arguments, batches, cost and per-epoch metrics, computed by
-    PyTorch. Swapping ``Trainer(...)`` for ``TorchTrainer(...)`` is the only change a caller makes.
+class TorchEngine:
+    """The PyTorch engine for ``Trainer``: ``model`` (the NumPy ``MLP``) trained as its twin.
 
-    ``model`` is the NumPy ``MLP``; the trainer trains its twin ``self.torch_model``
-    (``to_torch(model)``) and copies the weights and running statistics back into ``model`` after
-    every epoch, so callbacks, ``model.predict`` and saving see the trained network. ``optimizer``
-    is a NumPy ``Optimizer`` too, used for its name and (mutable, validated) hyperparameters; the
-    steps are taken by ``make_torch_optimizer``'s twin, ``self.torch_optimizer``. Batches come from
-    the same seeded permutation as ``Trainer``'s (``np.random.default_rng(seed)``), the last partial
-    batch is kept, and with batch norm a trailing batch of one joins the batch before it.
-
-    ``device`` is where the twin lives ("cpu", "cuda"...); ``X`` is moved there once. Checkpoints
-    (``to_bytes``, ``save``, ``restore``, ``load``) use ``Trainer``'s format, the optimizer state
-    converted to the course's averages, so either engine resumes a run the other saved.
+    The twin ``self.torch_model`` (``to_torch(model)``, on ``device``) takes the steps, through
+    ``make_torch_optimizer``'s ``self.torch_optimizer``; ``optimizer`` is the NumPy ``Optimizer``,
+    kept for its name and its (mutable, validated) hyperparameters, which reach the torch optimizer
+    as soon as they change. After every epoch the weights and running statistics are copied back
+    into ``model``, so callbacks, ``model.predict`` and saving see the trained network. The
+    training set is moved to ``device`` once. ``state_dict()`` is the NumPy engine's layout (the
+    optimizer state converted to the course's averages), so either engine resumes the other's run.
     """
 
     def __init__(
-        self,
-        model: MLP,
-        optimizer: Optimizer,
-        X: ArrayLike,
-        y: ArrayLike,
-        *,
-        X_val: ArrayLike | None = None,
-        y_val: ArrayLike | None = None,
-        batch_size: int = 64,
-        l2: float = 0.0,
-        schedule: Schedule | LearningRateSchedule | str | None = None,
-        seed: int = 0,
-        callback: Callback | None = None,
-        raise_on_divergence: bool = False,
-        device: str | torch.device = "cpu",
+        self, model: MLP, optimizer: Optimizer, *, device: str | torch.device = "cpu"
     ) -> None:
         if not isinstance(model, MLP):
             raise ConfigError("model", model, "a tunery.nn.MLP (its twin is built from it)")
-        # The NumPy trainer validates every argument and holds the shared bookkeeping.
-        self._numpy = Trainer(
-            model,
-            optimizer,
-            X,
-            y,
-            X_val=X_val,
-            y_val=y_val,
-            batch_size=batch_size,
-            l2=l2,
-            schedule=schedule,
-            seed=seed,
-            callback=callback,
-            raise_on_divergence=raise_on_divergence,
-        )
-        self.model = model
-        self.optimizer = optimizer
+        self._model = model
+        self._optimizer = optimizer
         self.device = torch.device(device)
         self.torch_model = to_torch(model).to(self.device)
         self.torch_optimizer = make_torch_optimizer(
             optimizer.name, self.torch_model.parameters(), **optimizer.hyperparameters()
         )
-        self._X = torch.from_numpy(self._numpy.X).to(self.device)
-        self._y = torch.from_numpy(self._numpy.y).long().to(self.device)
         self._weights = [
             module.weight for module in self.torch_model.layers if isinstance(module, nn.Linear)
         ]
         self._steps = 0  # optimizer steps taken (torch's SGD does not count them)
-
-    # the NumPy trainer's bookkeeping, shared ------------------------------------------------------
-
-    @property
-    def history(self) -> History:
-        return self._numpy.history
+        self._source: Array | None = None  # the NumPy training set, to recognise it
+        self._X = torch.empty(0)
+        self._y = torch.empty(0)
 
     @property
-    def outcome(self) -> Outcome:
-        return self._numpy.outcome
+    def model(self) -> MLP:
+        return self._model
 
     @property
-    def epoch(self) -> int:
-        return self._numpy.epoch
+    def optimizer(self) -> Optimizer:
+        return self._optimizer
 
-    @property
-    def batch_size(self) -> int:
-        return self._numpy.batch_size
+    def load_data(self, X: Array, y: Array) -> None:
+        self._source = X
+        self._X = torch.from_numpy(X).to(self.device)
+        self._y = torch.from_numpy(y).long().to(self.device)
 
-    @property
-    def l2(self) -> float:
-        return self._numpy.l2
-
-    @property
-    def base_lr(self) -> float:
-        return self._numpy.base_lr
-
-    @property
-    def X_val(self) -> Array | None:  # noqa: N802 - the NumPy Trainer's attribute name
-        return self._numpy.X_val
-
-    @property
-    def y_val(self) -> Array | None:
-        return self._numpy.y_val
-
-    def set_hyperparameters(self, **hyperparameters: float) -> None:
-        """As ``Trainer.set_hyperparameters``: ``lr`` (base rate), ``l2``, ``batch_size``, and the
-        optimizer's own; they take effect from the next epoch."""
-        self._numpy.set_hyperparameters(**hyperparameters)
-
-    def hyperparameters(self) -> dict[str, float]:
-        return self._numpy.hyperparameters()
-
-    # training -------------------------------------------------------------------------------------
-
-    def run(self, epochs: int) -> History:
-        """Run up to ``epochs`` more epochs, stopping early as ``Trainer.run`` does."""
-        epochs = check_positive_int("epochs", epochs)
-        if self.outcome == "diverged":
-            return self.history
-        self.history.outcome = "complete"
-        for _ in range(epochs):
-            self.run_epoch()
-            if self.outcome != "complete":
-                break
-        return self.history
-
-    def run_epoch(self) -> EpochMetrics:
-        """Train one epoch; copy the weights back into ``model``; record and return the metrics."""
-        trainer = self._numpy
-        lr = trainer.schedule(trainer.base_lr, trainer.epoch)
-        self.optimizer.set(lr=lr)
-        set_torch_hyperparameters(
-            self.torch_optimizer, self.optimizer.name, **self.optimizer.hyperparameters()
-        )
+    def start_epoch(self) -> None:
         self.torch_model.train()
-        costs = []
-        for index in self.batches():
-            cost = self.train_batch(index)
-            costs.append(cost)
-            if not math.isfinite(cost):
-                break
-        trainer.epoch += 1
-        metrics = self._measure(float(np.mean(costs)), lr)
-        copy_weights(self.torch_model, self.model)
-        return self._record(metrics)
 
-    def batches(self) -> Iterator[torch.Tensor]:
-        """This epoch's mini-batches as index tensors on the device (``Trainer``'s batches)."""
-        for index in self._numpy.draw_batches():
-            yield torch.from_numpy(index).to(self.device)
-
-    def train_batch(self, index: torch.Tensor) -> float:
-        """Forward, cost (cross-entropy + ``l2/(2m)·Σ‖W‖²``), backward and one optimizer step on
-        the examples ``index: (m,)``; returns the cost (a NaN or inf cost takes no step)."""
-        logits = self.torch_model(self._X[index])
-        cost = self.torch_model.criterion(logits, self._y[index])
-        if self.l2 > 0:
+    def train_batch(self, index: Array, l2: float) -> float:
+        rows = torch.from_numpy(index).to(self.device)
+        logits = self.torch_model(self._X[rows])
+        cost = self.torch_model.criterion(logits, self._y[rows])
+        if l2 > 0:
             penalty = torch.stack([weight.square().sum() for weight in self._weights]).sum()
-            cost = cost + self.l2 / (2 * len(index)) * penalty
+            cost = cost + l2 / (2 * len(index)) * penalty
         value = float(cost.item())
         if math.isfinite(value):
             self.torch_optimizer.zero_grad()
@@ -534,116 +430,60 @@ class TorchTrainer:
             self._steps += 1
         return value
 
-    def _measure(self, cost: float, lr: float) -> EpochMetrics:
-        epoch = self.epoch
-        if not math.isfinite(cost):
-            val = None if self._numpy.X_val is None else math.nan
-            return EpochMetrics(epoch, cost, math.nan, val, lr)
-        train = self._accuracy(self._X, self._y)
-        val = None
-        if self._numpy.X_val is not None and self._numpy.y_val is not None:
-            X_val = torch.from_numpy(self._numpy.X_val).to(self.device)
-            val = self._accuracy(X_val, torch.from_numpy(self._numpy.y_val).to(self.device))
-        return EpochMetrics(epoch, cost, train, val, lr)
+    def end_epoch(self) -> None:
+        copy_weights(self.torch_model, self._model)
 
-    def _accuracy(self, X: torch.Tensor, y: torch.Tensor) -> float:
-        """Share of ``X: (N, D)`` labelled ``y: (N,)`` by the twin in eval mode."""
+    def accuracy(self, X: Array, y: Array) -> float:
+        """Share of ``X: (N, D)`` labelled ``y: (N,)`` by the twin in eval mode (the training set
+        is already on the device; another set is moved there for the call)."""
+        if X is self._source:
+            features, labels = self._X, self._y
+        else:
+            features, labels = torch.from_numpy(X).to(self.device), torch.from_numpy(y)
         self.torch_model.eval()
         try:
             with torch.no_grad():
-                predicted = self.torch_model(X).argmax(dim=1)
-            return float((predicted == y).double().mean().item())
+                predicted = self.torch_model(features).argmax(dim=1)
+            return float((predicted == labels.to(self.device)).double().mean().item())
         finally:
             self.torch_model.train()
 
-    def _record(self, metrics: EpochMetrics) -> EpochMetrics:
-        """History, outcome, callback and divergence, exactly as ``Trainer.run_epoch`` does them."""
-        self.history.append(metrics)
-        if metrics.diverged:
-            self.history.outcome = "diverged"
-        self._numpy.run_callback(metrics)
-        if metrics.diverged and self._numpy.raise_on_divergence:
-            raise Diverged(metrics.epoch, metrics.cost)
-        return metrics
+    def set_hyperparameters(self, **hyperparameters: float) -> None:
+        self._optimizer.set(**hyperparameters)
+        hp = self._optimizer.hyperparameters()
+        set_torch_hyperparameters(self.torch_optimizer, self._optimizer.name, **hp)
 
-    # checkpoints: the NumPy trainer's format, so either engine resumes the other's run ---------
+    def hyperparameters(self) -> dict[str, float]:
+        return self._optimizer.hyperparameters()
+
+    def generators(self) -> dict[str, np.random.Generator]:
+        # The twin's dropout layers share these generators (to_torch).
+        return model_generators(self._model)
+
+    # checkpoints: the NumPy layout, so either engine resumes the other's run --------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """``Trainer.state_dict()``'s contents, the optimizer's state converted to the course's
-        averages (NumPy layout)."""
-        self._sync_to_numpy()
-        return self._numpy.state_dict()
+        """Weights, buffers and optimizer state (converted to the course's averages), as
+        ``NumpyEngine.state_dict()`` gives them."""
+        copy_weights(self.torch_model, self._model)
+        self._optimizer.load_state_dict(self._numpy_optimizer_state())
+        return NumpyEngine(self._model, self._optimizer).state_dict()
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Put the trainer, both models and both optimizers in the state ``state_dict()`` saw."""
-        self._numpy.load_state_dict(state)
-        self._sync_to_torch()
-
-    def to_bytes(self) -> bytes:
-        """The checkpoint as ``Trainer.to_bytes`` writes it (``Trainer.restore`` reads it too)."""
-        self._sync_to_numpy()
-        return self._numpy.to_bytes()
-
-    def restore(self, source: bytes | str | os.PathLike[str]) -> None:
-        """Load a checkpoint of either engine (bytes or a file) into this trainer."""
-        self._numpy.restore(source)
-        self._sync_to_torch()
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the checkpoint to ``path`` atomically, as ``Trainer.save`` does."""
-        self._sync_to_numpy()
-        return self._numpy.save(path)
-
-    @classmethod
-    def from_bytes(
-        cls,
-        data: bytes,
-        model: MLP,
-        optimizer: Optimizer,
-        X: ArrayLike,
-        y: ArrayLike,
-        **options: Any,
-    ) -> Self:
-        """A trainer built with these arguments, then ``restore(data)``."""
-        trainer = cls(model, optimizer, X, y, **options)
-        trainer.restore(data)
-        return trainer
-
-    @classmethod
-    def load(
-        cls,
-        path: str | os.PathLike[str],
-        model: MLP,
-        optimizer: Optimizer,
-        X: ArrayLike,
-        y: ArrayLike,
-        **options: Any,
-    ) -> Self:
-        """A trainer built with these arguments, then restored from the file ``path``."""
-        trainer = cls(model, optimizer, X, y, **options)
-        trainer.restore(path)
-        return trainer
-
-    def _sync_to_numpy(self) -> None:
-        """Weights, buffers and optimizer state: twin → NumPy model and optimizer."""
-        copy_weights(self.torch_model, self.model)
-        self.optimizer.load_state_dict(self._numpy_optimizer_state())
-
-    def _sync_to_torch(self) -> None:
-        """Weights, buffers, hyperparameters and optimizer state: NumPy → twin."""
-        copy_weights(self.model, self.torch_model)
-        hp = self.optimizer.hyperparameters()
-        set_torch_hyperparameters(self.torch_optimizer, self.optimizer.name, **hp)
-        self._load_torch_optimizer_state(self.optimizer.state_dict())
+        """Put both models and both optimizers in the state ``state_dict()`` saw."""
+        NumpyEngine(self._model, self._optimizer).load_state_dict(state)
+        copy_weights(self._model, self.torch_model)
+        self.set_hyperparameters()
+        self._load_torch_optimizer_state(self._optimizer.state_dict())
 
     def _trained_tensors(self) -> dict[str, torch.Tensor]:
         """The twin's parameters under our keys."""
         tensors = _torch_tensors(self.torch_model)
-        return {key: tensors[key] for key in self.model.parameters()}
+        return {key: tensors[key] for key in self._model.parameters()}
 
     def _numpy_optimizer_state(self) -> dict[str, Any]:
         """The torch optimizer's state as ``Optimizer.state_dict()`` of the NumPy optimizer."""
-        name, hp = self.optimizer.name, self.optimizer.hyperparameters()
+        name, hp = self._optimizer.name, self._optimizer.hyperparameters()
         steps: dict[str, int] = {}
         scales: dict[str, float] = {}
         arrays: dict[str, Array] = {}
@@ -666,9 +506,9 @@ class TorchTrainer:
 
     def _load_torch_optimizer_state(self, state: Mapping[str, Any]) -> None:
         """Give the torch optimizer the NumPy optimizer's ``state_dict()``."""
-        name, hp = self.optimizer.name, self.optimizer.hyperparameters()
+        name, hp = self._optimizer.name, self._optimizer.hyperparameters()
         tensors = self._trained_tensors()
-        params = self.model.parameters()
+        params = self._model.parameters()
         order = {id(p): i for i, p in enumerate(self.torch_optimizer.param_groups[0]["params"])}
         torch_state: dict[int, dict[str, torch.Tensor]] = {}
         for key, steps in state["steps"].items():
@@ -696,40 +536,33 @@ def _state_names(name: str, hp: Mapping[str, float]) -> list[tuple[str, str, flo
     return []
 
 
+class TorchTrainer(Trainer):
+    """``Trainer(model, optimizer, X, y, ..., engine=TorchEngine)`` on ``device``: the same
+    arguments, batches, metrics and checkpoints, the arithmetic done by PyTorch."""
+
+    engine: TorchEngine
+
+    def __init__(
+        self,
+        model: MLP,
+        optimizer: Optimizer,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        device: str | torch.device = "cpu",
+        **options: Any,
+    ) -> None:
+        super().__init__(model, optimizer, X, y, engine=torch_engine(device), **options)
+
+
+def torch_engine(device: str | torch.device = "cpu") -> EngineFactory:
+    """The ``Trainer(engine=...)`` factory of ``TorchEngine``s on ``device``."""
+    return functools.partial(TorchEngine, device=device)
+
+
 def fit_torch(
-    model: MLP,
-    X: ArrayLike,
-    y: ArrayLike,
-    *,
-    X_val: ArrayLike | None = None,
-    y_val: ArrayLike | None = None,
-    optimizer: str | Optimizer = "adam",
-    lr: float = 0.001,
-    epochs: int = 10,
-    batch_size: int = 64,
-    l2: float = 0.0,
-    schedule: Schedule | LearningRateSchedule | str | None = None,
-    seed: int = 0,
-    callback: Callback | None = None,
-    device: str | torch.device = "cpu",
-    **optimizer_hp: float,
+    model: MLP, X: ArrayLike, y: ArrayLike, *, device: str | torch.device = "cpu", **options: Any
 ) -> History:
-    """``fit`` with PyTorch doing the arithmetic: same arguments (plus ``device``), same
+    """``fit(..., engine=TorchEngine)`` on ``device``: same arguments (plus ``device``), same
     ``History``; the trained weights end up in ``model``."""
-    if not isinstance(optimizer, Optimizer):
-        optimizer = make_optimizer(optimizer, lr=lr, **optimizer_hp)
-    trainer = TorchTrainer(
-        model,
-        optimizer,
-        X,
-        y,
-        X_val=X_val,
-        y_val=y_val,
-        batch_size=batch_size,
-        l2=l2,
-        schedule=schedule,
-        seed=seed,
-        callback=callback,
-        device=device,
-    )
-    return trainer.run(epochs)
+    return fit(model, X, y, engine=torch_engine(device), **options)

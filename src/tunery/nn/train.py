@@ -2,6 +2,8 @@
 
 ``Trainer`` runs one epoch at a time, so a tuner (or a person babysitting one model) can look at
 the numbers after each epoch, change hyperparameters, stop, save or roll back. ``fit`` wraps it.
+The trainer keeps the books; an engine (``tunery.nn.engine``: NumPy, or PyTorch in
+``tunery.nn.torch``) does the arithmetic of each step, so every engine gets this same loop.
 
 Per epoch, with ``m`` the size of a mini-batch:
 
@@ -39,17 +41,17 @@ import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from tunery._exceptions import ConfigError, Diverged, StorageError
 from tunery._files import write_atomic
-from tunery.nn._base import Array, Layer, check_positive_int
+from tunery.nn._base import Array, check_positive_int
 from tunery.nn.batchnorm import BatchNorm
-from tunery.nn.losses import softmax_cross_entropy
-from tunery.nn.optimizers import Optimizer, _axpy, make_optimizer
+from tunery.nn.engine import Engine, EngineFactory, NumpyEngine, TrainableModel
+from tunery.nn.optimizers import Optimizer, make_optimizer
 from tunery.nn.schedules import Schedule, make_schedule
 
 __all__ = [
@@ -72,23 +74,6 @@ LearningRateSchedule = Callable[[float, int], float]
 
 class StopTraining(Exception):  # noqa: N818 - a signal, not an error
     """Raise from a callback to end ``Trainer.run`` after the current epoch (outcome "stopped")."""
-
-
-class TrainableModel(Protocol):
-    """What the trainer needs from a model (``tunery.nn.MLP`` has it all)."""
-
-    layers: list[Layer]
-
-    def forward(self, x: Array) -> Array: ...
-    def backward(self, dlogits: Array) -> Array: ...
-    def predict(self, x: ArrayLike) -> Array: ...
-    def parameters(self) -> dict[str, Array]: ...
-    def gradients(self) -> dict[str, Array]: ...
-    def buffers(self) -> dict[str, Array]: ...
-    def weight_keys(self) -> list[str]: ...
-    def l2_penalty(self) -> float: ...
-    def train(self) -> Any: ...
-    def eval(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -161,6 +146,10 @@ class History:
 class Trainer:
     """Trains ``model`` with ``optimizer`` on ``X: (N, D)``, ``y: (N,)`` one epoch at a time.
 
+    The trainer keeps the books (epochs, seeded batches, history, callback, divergence, schedule,
+    hyperparameter changes, checkpoints); ``engine`` does the arithmetic: ``NumpyEngine`` unless
+    another factory is given (``tunery.nn.torch.TorchEngine`` trains the same network in PyTorch).
+
     ``X`` is cast once to the model's dtype (no copy if it already has it). ``schedule`` is a
     ``Schedule``, a schedule name, ``None`` (constant rate) or any ``(lr0, epoch) -> lr``
     callable; its ``lr0`` is the optimizer's ``lr`` at construction, changed later with
@@ -170,7 +159,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: TrainableModel,
+        model: Any,
         optimizer: Optimizer,
         X: ArrayLike,
         y: ArrayLike,
@@ -183,13 +172,13 @@ class Trainer:
         seed: int = 0,
         callback: Callback | None = None,
         raise_on_divergence: bool = False,
+        engine: EngineFactory = NumpyEngine,
     ) -> None:
         if not isinstance(optimizer, Optimizer):
             raise ConfigError("optimizer", optimizer, "a tunery.nn.optimizers.Optimizer")
         if callback is not None and not callable(callback):
             raise ConfigError("callback", callback, "a callable taking EpochMetrics, or None")
-        self.model = model
-        self.optimizer = optimizer
+        self.engine: Engine = engine(model, optimizer)  # the engine checks the model first
         self.X, self.y = _checked_data("X", "y", X, y, model)
         self.X_val, self.y_val = _checked_validation(X_val, y_val, model)
         self._batchnorm = any(isinstance(layer, BatchNorm) for layer in model.layers)
@@ -207,7 +196,16 @@ class Trainer:
         self._rng = np.random.default_rng(self.seed)
         if self._batchnorm and len(self.X) < 2:
             raise ConfigError("X", f"{len(self.X)} example", "at least 2 examples with batch norm")
-        self._batch_buffer = np.empty((0, self.X.shape[1]), dtype=self.X.dtype)
+        self.engine.load_data(self.X, self.y)
+
+    @property
+    def model(self) -> Any:
+        """The trained model (the engine's; with the torch engine, the NumPy ``MLP``)."""
+        return self.engine.model
+
+    @property
+    def optimizer(self) -> Optimizer:
+        return self.engine.optimizer
 
     @property
     def outcome(self) -> Outcome:
@@ -233,7 +231,7 @@ class Trainer:
     def run_epoch(self) -> EpochMetrics:
         """Train one epoch over shuffled mini-batches; record and return its metrics."""
         lr = self.schedule(self.base_lr, self.epoch)
-        self.optimizer.set(lr=lr)
+        self.engine.set_hyperparameters(lr=lr)
         # A diverging run overflows on its way to inf/NaN: that is reported as the outcome
         # "diverged", not as floating-point warnings.
         with np.errstate(all="ignore"):
@@ -250,13 +248,14 @@ class Trainer:
 
     def _train_epoch(self) -> float:
         """Train on every mini-batch (until a cost is not finite); the mean batch cost."""
-        self.model.train()
+        self.engine.start_epoch()
         costs = []
         for batch in self.draw_batches():
-            cost = self._train_batch(batch)
+            cost = self.engine.train_batch(batch, self.l2)
             costs.append(cost)
             if not math.isfinite(cost):
                 break
+        self.engine.end_epoch()
         return float(np.mean(costs))
 
     def _checked_batch_size(self, value: object) -> int:
@@ -268,8 +267,7 @@ class Trainer:
 
     def draw_batches(self) -> Iterator[Array]:
         """Index arrays of the next epoch's mini-batches, drawn from the trainer's shuffle RNG (a
-        trailing batch of one joins the one before it when the model has batch norm). Public so
-        that another engine (the PyTorch twin) trains on exactly these batches."""
+        trailing batch of one joins the one before it when the model has batch norm)."""
         order = self._rng.permutation(len(self.X))
         starts = list(range(0, len(order), self.batch_size))
         if self._batchnorm and len(starts) > 1 and len(order) - starts[-1] == 1:
@@ -278,43 +276,14 @@ class Trainer:
         for start, end in zip(starts, ends, strict=True):
             yield order[start:end]
 
-    def _train_batch(self, index: Array) -> float:
-        """One forward, backward and optimizer step on the examples ``index``; returns the cost."""
-        x = self._gather(index)
-        y = self.y[index]
-        logits = self.model.forward(x)
-        cost, dlogits = softmax_cross_entropy(logits, y)
-        if not math.isfinite(cost):
-            return cost
-        self.model.backward(dlogits)
-        grads = self.model.gradients()
-        params = self.model.parameters()
-        if self.l2 > 0:
-            m = len(index)
-            cost += self.l2 / (2 * m) * self.model.l2_penalty()
-            for key in self.model.weight_keys():
-                _add_scaled(params[key], grads[key], self.l2 / m)
-        if math.isfinite(cost):
-            self.optimizer.step(params, grads)
-        return cost
-
-    def _gather(self, index: Array) -> Array:
-        """The rows ``index`` of ``X`` copied into one reused buffer ``(len(index), D)``."""
-        if len(self._batch_buffer) < len(index):
-            self._batch_buffer = np.empty((len(index), self.X.shape[1]), dtype=self.X.dtype)
-        out = self._batch_buffer[: len(index)]
-        # mode="clip" lets take write straight into out (the indices are valid by construction).
-        np.take(self.X, index, axis=0, out=out, mode="clip")
-        return out
-
     def _measure(self, cost: float, lr: float) -> EpochMetrics:
         if not math.isfinite(cost):
             val = None if self.X_val is None else math.nan
             return EpochMetrics(self.epoch, cost, math.nan, val, lr)
-        train = _accuracy(self.model, self.X, self.y)
+        train = self.engine.accuracy(self.X, self.y)
         val = None
         if self.X_val is not None and self.y_val is not None:
-            val = _accuracy(self.model, self.X_val, self.y_val)
+            val = self.engine.accuracy(self.X_val, self.y_val)
         return EpochMetrics(self.epoch, cost, train, val, lr)
 
     def run_callback(self, metrics: EpochMetrics) -> None:
@@ -340,16 +309,16 @@ class Trainer:
         settings = dict(hyperparameters)
         l2 = _checked_l2(settings.pop("l2", self.l2))
         batch_size = self._checked_batch_size(settings.pop("batch_size", self.batch_size))
-        self.optimizer.set(**settings)  # validates all of them before it changes any
+        self.engine.set_hyperparameters(**settings)  # validates all of them before any changes
         if "lr" in settings:
             self.base_lr = self.optimizer.lr
             # What the next epoch will use, so that optimizer.lr reads right in between.
-            self.optimizer.set(lr=self.schedule(self.base_lr, self.epoch))
+            self.engine.set_hyperparameters(lr=self.schedule(self.base_lr, self.epoch))
         self.l2, self.batch_size = l2, batch_size
 
     def hyperparameters(self) -> dict[str, float]:
         """The base ``lr``, the optimizer's other hyperparameters, ``l2`` and ``batch_size``."""
-        values = {**self.optimizer.hyperparameters(), "lr": self.base_lr}
+        values = {**self.engine.hyperparameters(), "lr": self.base_lr}
         return {**values, "l2": self.l2, "batch_size": self.batch_size}
 
     # checkpoints --------------------------------------------------------------------------------
@@ -363,16 +332,12 @@ class Trainer:
             "batch_size": self.batch_size,
             "history": self.history.to_dict(),
             "rng": self._rng_states(),
-            "parameters": {k: v.copy() for k, v in self.model.parameters().items()},
-            "buffers": {k: v.copy() for k, v in self.model.buffers().items()},
-            "optimizer": self.optimizer.state_dict(),
+            **self.engine.state_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Put the trainer, its model and its optimizer back in the state ``state_dict()`` saw."""
-        _copy_into(self.model.parameters(), state["parameters"], "parameters")
-        _copy_into(self.model.buffers(), state["buffers"], "buffers")
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.engine.load_state_dict(state)
         self._set_rng_states(state["rng"])
         self.epoch = int(state["epoch"])
         self.base_lr = float(state["base_lr"])
@@ -438,15 +403,7 @@ class Trainer:
 
     def _generators(self) -> dict[str, np.random.Generator]:
         """Every random generator a run draws from: shuffling, the model's, each layer's."""
-        found = {"shuffle": self._rng}
-        model_rng = getattr(self.model, "rng", None)
-        if isinstance(model_rng, np.random.Generator):
-            found["model"] = model_rng
-        for index, layer in enumerate(self.model.layers):
-            layer_rng = getattr(layer, "rng", None)
-            if isinstance(layer_rng, np.random.Generator):
-                found[f"layers.{index}"] = layer_rng
-        return found
+        return {"shuffle": self._rng, **self.engine.generators()}
 
     def _rng_states(self) -> dict[str, Any]:
         return {name: rng.bit_generator.state for name, rng in self._generators().items()}
@@ -474,14 +431,15 @@ def fit(
     schedule: Schedule | LearningRateSchedule | str | None = None,
     seed: int = 0,
     callback: Callback | None = None,
+    engine: EngineFactory = NumpyEngine,
     **optimizer_hp: float,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return the ``History``.
 
     ``optimizer`` is a name ("gd", "momentum", "rmsprop", "adam"), built with ``lr`` and
     ``optimizer_hp`` (``beta``, ``beta1``, ``beta2``, ``eps``), or a ready ``Optimizer`` (then
-    ``lr`` and ``optimizer_hp`` are ignored). A diverged run returns normally, with
-    ``history.outcome == "diverged"``.
+    ``lr`` and ``optimizer_hp`` are ignored). ``engine`` is as in ``Trainer``. A diverged run
+    returns normally, with ``history.outcome == "diverged"``.
     """
     if not isinstance(optimizer, Optimizer):
         optimizer = make_optimizer(optimizer, lr=lr, **optimizer_hp)
@@ -497,25 +455,12 @@ def fit(
         schedule=schedule,
         seed=seed,
         callback=callback,
+        engine=engine,
     )
     return trainer.run(epochs)
 
 
 # helpers -----------------------------------------------------------------------------------------
-
-
-def _add_scaled(x: Array, y: Array, a: float) -> None:
-    """``y += a·x`` in place: one BLAS pass when both are contiguous float arrays of one dtype."""
-    alike = x.dtype == y.dtype and y.dtype in (np.float32, np.float64)
-    if alike and x.flags.c_contiguous and y.flags.c_contiguous:
-        _axpy(x.reshape(-1), y.reshape(-1), a)
-    else:
-        y += a * x
-
-
-def _accuracy(model: TrainableModel, X: Array, y: Array) -> float:
-    """Share of ``X: (N, D)`` that ``model.predict`` (eval mode) labels as ``y: (N,)``."""
-    return float(np.mean(model.predict(X) == y))
 
 
 def _checked_data(
@@ -568,18 +513,6 @@ def _checked_schedule(
     if not callable(schedule):
         raise ConfigError("schedule", schedule, "a schedule name, a Schedule or None")
     return schedule
-
-
-def _copy_into(live: Mapping[str, Array], saved: Mapping[str, Any], what: str) -> None:
-    """Copy saved arrays into the model's live ones (keys and shapes must match)."""
-    if set(live) != set(saved):
-        raise ConfigError(f"checkpoint {what}", sorted(saved), f"the model's keys {sorted(live)}")
-    for key, target in live.items():
-        source = np.asarray(saved[key])
-        if source.shape != target.shape:
-            raise ConfigError(f"checkpoint {what}[{key!r}]", source.shape, f"shape {target.shape}")
-    for key, target in live.items():
-        np.copyto(target, saved[key])
 
 
 def _plain(value: object) -> object:
