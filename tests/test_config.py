@@ -368,7 +368,7 @@ def test_trial_model_puts_params_in_and_validates_them() -> None:
     settings = trial_model(model, {"units": 20, "lr": 0.05, "beta": 0.95, "batch_size": 32})
     assert settings.layers == (20, 20)
     assert settings.lr == 0.05
-    assert settings.optimizer_hyperparameters() == {
+    assert settings.train_spec().hyperparameters() == {
         "lr": 0.05,
         "beta1": 0.95,
         "beta2": 0.999,

@@ -85,8 +85,9 @@ from tunery.data import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION, DIGITS, par
 from tunery.data._normalize import NormalizeKind, check_normalize
 from tunery.data._splits import check_fractions
 from tunery.nn.model import Activation
-from tunery.nn.optimizers import OPTIMIZERS, Optimizer, make_optimizer
+from tunery.nn.optimizers import OPTIMIZERS
 from tunery.nn.schedules import SCHEDULES, Schedule, make_schedule
+from tunery.nn.spec import BACKENDS, OPTIMIZER_FIELDS, TrainSpec, renamed
 from tunery.pruners import make_pruner
 from tunery.run import default_workers
 from tunery.space import Choice, Distribution, Float, Int, Space, space_from_config, space_to_dict
@@ -115,7 +116,6 @@ DEFAULT_STORAGE = "sqlite:///tunery.db"
 SECTIONS = ("study", "data", "model", "space", "run")
 METRICS = ("val_accuracy", "train_accuracy", "loss")
 """What the built-in objective can return: the last epoch's value of one of its reported metrics."""
-BACKENDS = ("numpy", "torch")
 SAMPLERS = ("random", "grid", "sobol")
 
 _MINIMIZED = frozenset({"loss"})
@@ -127,13 +127,6 @@ _SCHEDULE_FIELDS = {
     "k": "decay_rate",
     "factor": "decay_rate",
     "every": "decay_every",
-}
-# Our names → the optimizer's keywords (β is β1 for Adam, as `tunery train --beta` has it).
-_OPTIMIZER_KEYS = {
-    "gd": {"lr": "lr"},
-    "momentum": {"lr": "lr", "beta": "beta"},
-    "rmsprop": {"lr": "lr", "beta": "beta", "epsilon": "eps"},
-    "adam": {"lr": "lr", "beta": "beta1", "beta2": "beta2", "epsilon": "eps"},
 }
 _LAYER_KEYS = ("units", "num_layers")
 
@@ -335,16 +328,18 @@ _DATA_CHECKS: dict[str, Check] = {
 class ModelSection:
     """``[model]``: the fixed parts of the trainer; any of ``SEARCHABLE`` may be searched instead.
 
-    ``layers`` are the hidden sizes (the input and output sizes come from the data). ``beta`` is
-    β of momentum and RMSprop and β1 of Adam; ``decay_rate`` and ``decay_every`` set the chosen
-    schedule's option (``None``: the schedule's default).
+    ``layers`` are the hidden sizes (the input and output sizes come from the data). ``lr``
+    left out is the optimizer's default (``tunery.nn.spec.DEFAULT_LR``: 0.01 for gd and momentum,
+    0.001 for rmsprop and adam, as for ``tunery train``). ``beta`` is β of momentum and RMSprop and
+    β1 of Adam; ``decay_rate`` and ``decay_every`` set the chosen schedule's option (``None``: the
+    schedule's default). ``train_spec()`` is the training recipe these settings make.
     """
 
     layers: tuple[int, ...] = (64, 32)
     batchnorm: bool = True
     activation: Activation = "relu"
     optimizer: str = "adam"
-    lr: float = 1e-3
+    lr: float | None = None
     beta: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-8
@@ -360,22 +355,26 @@ class ModelSection:
 
     def __post_init__(self) -> None:
         _check_fields(self, "model", _MODEL_CHECKS)
-        self.make_optimizer()  # the optimizer's own rules, named by our fields
-        self.schedule()
+        self.train_spec()  # the optimizer's and the schedule's own rules, named by our fields
 
-    def optimizer_hyperparameters(self) -> dict[str, float]:
-        """``make_optimizer``'s keywords for this optimizer: ``{"lr": ..., "beta1": ...}``."""
-        keys = _OPTIMIZER_KEYS[self.optimizer]
-        return {keyword: float(getattr(self, ours)) for ours, keyword in keys.items()}
-
-    def make_optimizer(self) -> Optimizer:
-        """A fresh ``tunery.nn.optimizers.Optimizer`` with these settings."""
-        ours = {keyword: name for name, keyword in _OPTIMIZER_KEYS[self.optimizer].items()}
+    def train_spec(self) -> TrainSpec:
+        """The training recipe of these settings (errors name ``model.<field>``)."""
+        schedule = self.schedule()
         try:
-            return make_optimizer(self.optimizer, **self.optimizer_hyperparameters())
+            return TrainSpec(
+                optimizer=self.optimizer,
+                lr=self.lr,
+                beta=self.beta,
+                beta2=self.beta2,
+                epsilon=self.epsilon,
+                batch_size=self.batch_size,
+                l2=self.l2,
+                schedule=schedule,
+                seed=self.seed,
+                backend=self.backend,
+            )
         except ConfigError as error:
-            where = f"model.{ours.get(error.field, error.field)}"
-            raise ConfigError(where, error.value, error.expected) from None
+            raise renamed(error, "model.") from None
 
     def schedule(self) -> Schedule:
         """The learning-rate schedule ``(lr0, epoch) -> lr``."""
@@ -399,7 +398,7 @@ _MODEL_CHECKS: dict[str, Check] = {
     "batchnorm": _boolean,
     "activation": _one_of(get_args(Activation)),
     "optimizer": _one_of(tuple(OPTIMIZERS)),
-    "lr": _real(POSITIVE),
+    "lr": _optional(_real(POSITIVE)),
     "beta": _real(_DECAY),
     "beta2": _real(_DECAY),
     "epsilon": _real(POSITIVE),
@@ -576,7 +575,7 @@ def _check_used(model: ModelSection, space: Space) -> None:
     """A searched setting that the fixed optimizer or schedule ignores is surely a mistake."""
     searched = set(space)
     if "optimizer" not in searched:
-        used = set(_OPTIMIZER_KEYS[model.optimizer])
+        used = set(OPTIMIZER_FIELDS[model.optimizer])
         for name in sorted(searched & {"beta", "beta2", "epsilon"} - used):
             expected = (
                 f"a setting the {model.optimizer!r} optimizer uses ({', '.join(sorted(used))})"

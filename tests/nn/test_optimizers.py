@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tunery import ConfigError
-from tunery.nn.optimizers import GD, Adam, Momentum, Optimizer, RMSprop, make_optimizer
+from tunery.nn.optimizers import GD, OPTIMIZERS, Adam, Momentum, Optimizer, RMSprop, make_optimizer
 
 Arrays = dict[str, np.ndarray]
 SHAPES = {"0.W": (7, 5), "0.b": (5,), "1.gamma": (5,)}
@@ -257,7 +257,6 @@ def test_make_optimizer_builds_each_kind() -> None:
 BAD = [
     ({"name": "sgdd", "lr": 0.1}, "optimizer"),
     ({"name": None, "lr": 0.1}, "optimizer"),
-    ({"name": "adam"}, "lr"),
     ({"name": "adam", "lr": 0.0}, "lr"),
     ({"name": "adam", "lr": -1.0}, "lr"),
     ({"name": "adam", "lr": float("nan")}, "lr"),
@@ -272,6 +271,13 @@ BAD = [
     ({"name": "rmsprop", "lr": 0.1, "eps": -1e-8}, "eps"),
     ({"name": "gd", "lr": 0.1, "beta": 0.9}, "beta"),
 ]
+
+
+@pytest.mark.parametrize("name", ["gd", "momentum", "rmsprop", "adam"])
+def test_without_lr_an_optimizer_takes_its_default_lr(name: str) -> None:
+    from tunery.nn.spec import DEFAULT_LR
+
+    assert make_optimizer(name).lr == DEFAULT_LR[name] == OPTIMIZERS[name].default_lr
 
 
 @pytest.mark.parametrize(("kwargs", "field"), BAD)

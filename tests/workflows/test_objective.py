@@ -227,11 +227,11 @@ def test_the_config_pruner_watches_the_study_metric() -> None:
 
 def test_the_torch_backend_trains_the_twin(digits: Dataset) -> None:
     pytest.importorskip("torch")
-    from tunery.nn.torch import TorchTrainer
+    from tunery.nn.torch import TorchEngine
 
     config = make_config(model={"backend": "torch", "epochs": 2})
     trainer = build_trainer(config, {"lr": 0.01, "units": 8, "batch_size": 128}, digits)
-    assert isinstance(trainer, TorchTrainer)
+    assert isinstance(trainer.engine, TorchEngine)
     study = Study("torch", ":memory:")
     study.caviar(objective_with(config, digits), config.space, n_trials=1, workers=1)
     (trial,) = study.trials

@@ -36,18 +36,14 @@ from tunery._exceptions import ConfigError
 from tunery.cli._app import app, console, console_err
 from tunery.data import NORMALIZE_KINDS, Dataset, load_dataset, load_images, parse_classes
 from tunery.nn import MLP
-from tunery.nn.optimizers import OPTIMIZERS, make_optimizer
+from tunery.nn.optimizers import OPTIMIZERS
 from tunery.nn.schedules import SCHEDULES, Schedule, make_schedule
-from tunery.nn.train import EpochMetrics, History, fit
+from tunery.nn.spec import BACKENDS, DEFAULT_LR, TrainSpec, make_trainer, renamed
+from tunery.nn.train import EpochMetrics, History
 from tunery.report._curves import learning_curve, render_learning_curve
 from tunery.trained import CURVE_FILE, TrainedRun, load_run, new_run_dir, run_folder_name, save_run
 
 __all__ = ["TrainSettings", "parse_decay", "parse_layers", "predict", "train"]
-
-BACKENDS = ("numpy", "torch")
-# The course's usual starting points: plain and momentum steps need a larger rate than the
-# adaptive methods, whose steps are already about lr in size.
-DEFAULT_LR = {"gd": 0.01, "momentum": 0.01, "rmsprop": 0.001, "adam": 0.001}
 
 
 # -------------------------------------------------------------------------------- option parsing
@@ -166,15 +162,26 @@ class TrainSettings:
     threads: int
     seed: int
 
-    def optimizer_hyperparameters(self) -> dict[str, float]:
-        """``make_optimizer``'s keywords: ``--beta`` is β for momentum/RMSprop, β1 for Adam."""
-        hyperparameters = {"lr": self.lr}
-        if self.beta is not None:
-            if self.optimizer == "gd":
-                expected = "no value with --optimizer gd (plain gradient descent has no β)"
-                raise ConfigError("--beta", self.beta, expected)
-            hyperparameters["beta1" if self.optimizer == "adam" else "beta"] = self.beta
-        return hyperparameters
+    def train_spec(self) -> TrainSpec:
+        """The training recipe (``--beta`` is β for momentum/RMSprop, β1 for Adam); errors name
+        the option."""
+        try:
+            spec = TrainSpec(
+                optimizer=self.optimizer,
+                lr=self.lr,
+                beta=self.beta,
+                schedule=self.decay,
+                batch_size=self.batch_size,
+                l2=self.l2,
+                seed=self.seed,
+                backend=self.backend,  # type: ignore[arg-type]
+            )
+        except ConfigError as error:
+            raise renamed(error, "--") from None
+        if spec.ignored_fields():
+            expected = "no value with --optimizer gd (plain gradient descent has no β)"
+            raise ConfigError("--beta", self.beta, expected)
+        return spec
 
     def options(self) -> dict[str, Any]:
         options = asdict(self)
@@ -374,7 +381,7 @@ def train(
         threads=threads,
         seed=seed,
     )
-    make_optimizer(settings.optimizer, **settings.optimizer_hyperparameters())  # validate early
+    settings.train_spec()  # validate early
     _check_backend(backend)
     dataset = _load(settings)
     folder = _run_folder(out, name, settings)
@@ -460,9 +467,8 @@ def _train_with_progress(dataset: Dataset, settings: TrainSettings) -> TrainResu
 
         model = _build_model(dataset, settings)
         start = time.perf_counter()
-        train_backend = _train_torch if settings.backend == "torch" else _train_numpy
         with threadpool_limits(limits=settings.threads):
-            history = train_backend(model, dataset, settings, on_epoch)
+            history = _train(model, dataset, settings, on_epoch)
         return TrainResult(model, history, time.perf_counter() - start)
 
 
@@ -480,44 +486,25 @@ def _build_model(dataset: Dataset, settings: TrainSettings) -> MLP:
     )
 
 
-def _train_numpy(
+def _train(
     model: MLP, dataset: Dataset, settings: TrainSettings, on_epoch: EpochCallback
 ) -> History:
-    return fit(model, **_fit_arguments(dataset, settings, on_epoch))
+    """Train ``model`` in place (the torch engine copies its weights back: runs save as NumPy)."""
+    spec = settings.train_spec()
+    if spec.backend == "torch":
+        import torch  # an optional extra, seconds to load: only here
 
-
-def _fit_arguments(
-    dataset: Dataset, settings: TrainSettings, on_epoch: EpochCallback
-) -> dict[str, Any]:
-    """The keywords ``fit`` and ``fit_torch`` share."""
-    return {
-        "X": dataset.X_train,
-        "y": dataset.y_train,
-        "X_val": dataset.X_val,
-        "y_val": dataset.y_val,
-        "optimizer": settings.optimizer,
-        "epochs": settings.epochs,
-        "batch_size": settings.batch_size,
-        "l2": settings.l2,
-        "schedule": settings.decay,
-        "seed": settings.seed,
-        "callback": on_epoch,
-        **settings.optimizer_hyperparameters(),
-    }
-
-
-def _train_torch(
-    model: MLP, dataset: Dataset, settings: TrainSettings, on_epoch: EpochCallback
-) -> History:
-    # Imported here: torch is an optional extra, and loading it takes seconds.
-    import torch
-
-    from tunery.nn.torch import fit_torch
-
-    torch.set_num_threads(settings.threads)
-
-    # fit_torch copies the trained weights back into ``model``: the run is saved as NumPy.
-    return fit_torch(model, **_fit_arguments(dataset, settings, on_epoch))
+        torch.set_num_threads(settings.threads)
+    trainer = make_trainer(
+        spec,
+        model,
+        dataset.X_train,
+        dataset.y_train,
+        X_val=dataset.X_val,
+        y_val=dataset.y_val,
+        callback=on_epoch,
+    )
+    return trainer.run(settings.epochs)
 
 
 # ------------------------------------------------------------------------------------ saving

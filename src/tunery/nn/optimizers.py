@@ -156,6 +156,8 @@ class Optimizer:
     """
 
     name: ClassVar[str]
+    default_lr: ClassVar[float]
+    """The rate ``make_optimizer`` gives when none is asked for (``tunery.nn.spec`` says why)."""
     _rules: ClassVar[Mapping[str, _Rule]]
     _averages: ClassVar[tuple[str, ...]] = ()
     lr: float
@@ -300,6 +302,7 @@ class GD(Optimizer):
     """Plain (mini-batch) gradient descent: ``W -= lr·g``."""
 
     name = "gd"
+    default_lr = 0.01
     _rules: ClassVar[Mapping[str, _Rule]] = {"lr": _POSITIVE}
 
     def __init__(self, lr: float) -> None:
@@ -313,6 +316,7 @@ class Momentum(Optimizer):
     """Momentum, the course's form: ``v = β·v + (1 − β)·g``; ``W -= lr·v``."""
 
     name = "momentum"
+    default_lr = 0.01
     _rules: ClassVar[Mapping[str, _Rule]] = {"lr": _POSITIVE, "beta": _DECAY}
     _averages = ("v",)
     beta: float
@@ -333,6 +337,7 @@ class RMSprop(Optimizer):
     """RMSprop: ``s = β·s + (1 − β)·g²``; ``W -= lr·g / (√s + ε)``."""
 
     name = "rmsprop"
+    default_lr = 0.001
     _rules: ClassVar[Mapping[str, _Rule]] = {"lr": _POSITIVE, "beta": _DECAY, "eps": _POSITIVE}
     _averages = ("s",)
     beta: float
@@ -360,6 +365,7 @@ class Adam(Optimizer):
     """Adam with bias correction: ``W -= lr·m̂ / (√v̂ + ε)``."""
 
     name = "adam"
+    default_lr = 0.001
     _rules: ClassVar[Mapping[str, _Rule]] = {
         "lr": _POSITIVE,
         "beta1": _DECAY,
@@ -401,7 +407,7 @@ OPTIMIZERS: Mapping[str, type[Optimizer]] = {cls.name: cls for cls in (GD, Momen
 def make_optimizer(name: str, **hyperparameters: float) -> Optimizer:
     """The optimizer called ``name`` ("gd", "momentum", "rmsprop", "adam"), with validated values.
 
-    ``lr`` is required; the other hyperparameters default to the class's defaults.
+    ``lr`` defaults to the class's ``default_lr``, the other hyperparameters to its defaults.
     """
     cls = OPTIMIZERS.get(name.strip().lower()) if isinstance(name, str) else None
     if cls is None:
@@ -411,6 +417,4 @@ def make_optimizer(name: str, **hyperparameters: float) -> Optimizer:
             raise ConfigError(
                 key, value, f"a hyperparameter of {cls.name} ({', '.join(cls._rules)})"
             )
-    if "lr" not in hyperparameters:
-        raise ConfigError("lr", None, f"a learning rate for {cls.name} (a finite number > 0)")
-    return cls(**hyperparameters)
+    return cls(**{"lr": cls.default_lr, **hyperparameters})

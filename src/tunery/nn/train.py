@@ -424,7 +424,7 @@ def fit(
     X_val: ArrayLike | None = None,
     y_val: ArrayLike | None = None,
     optimizer: str | Optimizer = "adam",
-    lr: float = 0.001,
+    lr: float | None = None,
     epochs: int = 10,
     batch_size: int = 64,
     l2: float = 0.0,
@@ -436,13 +436,15 @@ def fit(
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return the ``History``.
 
-    ``optimizer`` is a name ("gd", "momentum", "rmsprop", "adam"), built with ``lr`` and
-    ``optimizer_hp`` (``beta``, ``beta1``, ``beta2``, ``eps``), or a ready ``Optimizer`` (then
-    ``lr`` and ``optimizer_hp`` are ignored). ``engine`` is as in ``Trainer``. A diverged run
-    returns normally, with ``history.outcome == "diverged"``.
+    ``optimizer`` is a name ("gd", "momentum", "rmsprop", "adam"), built with ``lr`` (default:
+    the optimizer's ``default_lr``, as in ``tunery.nn.spec``) and ``optimizer_hp`` (``beta``,
+    ``beta1``, ``beta2``, ``eps``), or a ready ``Optimizer`` (then ``lr`` and ``optimizer_hp``
+    are ignored). ``engine`` is as in ``Trainer``. A diverged run returns normally, with
+    ``history.outcome == "diverged"``.
     """
     if not isinstance(optimizer, Optimizer):
-        optimizer = make_optimizer(optimizer, lr=lr, **optimizer_hp)
+        rates = {} if lr is None else {"lr": lr}  # none: the optimizer's default_lr
+        optimizer = make_optimizer(optimizer, **rates, **optimizer_hp)
     trainer = Trainer(
         model,
         optimizer,

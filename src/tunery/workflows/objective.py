@@ -31,6 +31,7 @@ from tunery._exceptions import ConfigError, Pruned
 from tunery.config import DataSection, ModelSection, TuneConfig, trial_data, trial_model
 from tunery.data import Dataset, load_dataset, resizes_images
 from tunery.nn.model import MLP
+from tunery.nn.spec import make_trainer, renamed
 from tunery.nn.train import EpochMetrics, Trainer
 
 if TYPE_CHECKING:
@@ -103,39 +104,26 @@ def build_trainer(
     """A ready trainer for one trial: model, optimizer, schedule and data, not yet trained.
 
     ``dataset`` defaults to loading ``config.data`` with the params' ``image_size``. The trainer
-    raises ``tunery.Diverged`` on a NaN or inf cost. With ``model.backend = "torch"`` it is a
-    ``tunery.nn.torch.TorchTrainer``, which has the same methods (it is not a subclass, hence the
-    ``Any`` inside).
+    raises ``tunery.Diverged`` on a NaN or inf cost; its engine is the config's ``backend``.
     """
     settings = trial_settings(config, params)
     data = load_config_dataset(config, params) if dataset is None else dataset
-    trainer_class: Any = Trainer
-    if settings.backend == "torch":
-        trainer_class = _torch_trainer_class()
-    trainer: Trainer = trainer_class(
+    try:
+        spec = settings.train_spec()
+        engine = spec.engine()
+    except ConfigError as error:
+        raise renamed(error, "model.") if not error.field.startswith("model.") else error from None
+    return make_trainer(
+        spec,
         build_model(settings, data),
-        settings.make_optimizer(),
         data.X_train,
         data.y_train,
         X_val=data.X_val,
         y_val=data.y_val,
-        batch_size=settings.batch_size,
-        l2=settings.l2,
-        schedule=settings.schedule(),
-        seed=settings.seed,
         callback=callback,
         raise_on_divergence=True,
+        engine=engine,
     )
-    return trainer
-
-
-def _torch_trainer_class() -> type[Any]:
-    try:
-        from tunery.nn.torch import TorchTrainer
-    except ImportError:
-        expected = "'numpy' (PyTorch is not installed: pip install 'tunery[torch]')"
-        raise ConfigError("model.backend", "torch", expected) from None
-    return TorchTrainer
 
 
 class TrainerObjective:
@@ -278,7 +266,7 @@ def _resume(trial: Trial, trainer: Trainer, settings: ModelSection) -> None:
         return
     trainer.restore(blob)
     trainer.set_hyperparameters(
-        **settings.optimizer_hyperparameters(), l2=settings.l2, batch_size=settings.batch_size
+        **settings.train_spec().hyperparameters(), l2=settings.l2, batch_size=settings.batch_size
     )
     reported = trial.curve
     for metrics in trainer.history:

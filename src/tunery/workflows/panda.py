@@ -113,8 +113,6 @@ REPORTED = ("loss", "train_accuracy", "val_accuracy", "lr")
 TrainerFactory = Callable[[dict[str, Any]], Trainer]
 """``factory(params) -> Trainer``: a fresh trainer for a branch's params (nudges included)."""
 
-# Our names of the optimizer's hyperparameters (tunery.config: beta is β1 for Adam).
-_OURS = {"lr": "lr", "beta": "beta", "beta1": "beta", "beta2": "beta2", "eps": "epsilon"}
 _TRAINER_SETTINGS = ("l2", "batch_size")
 
 
@@ -246,8 +244,7 @@ def _hyperparameters_at(trial: FrozenTrial, epoch: int | None) -> dict[str, Any]
 
 def nudgeable(model: ModelSection) -> tuple[str, ...]:
     """What a nudge may change for ``model``: lr, what its optimizer uses, l2 and batch_size."""
-    used = [_OURS[keyword] for keyword in model.optimizer_hyperparameters()]
-    return (*used, *_TRAINER_SETTINGS)
+    return (*model.train_spec().used_fields(), *_TRAINER_SETTINGS)
 
 
 def check_model_nudge(model: ModelSection, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -354,14 +351,17 @@ class _ConfigRecipe:
 
     def hyperparameters(self, params: Mapping[str, Any], trainer: Trainer) -> dict[str, Any]:
         settings = self.settings(params)
-        hp: dict[str, Any] = settings.optimizer_hyperparameters()
+        hp: dict[str, Any] = settings.train_spec().hyperparameters()
         return {**hp, "l2": settings.l2, "batch_size": settings.batch_size}
 
     def describe(self, params: Mapping[str, Any], trainer: Trainer) -> dict[str, Any]:
         settings = self.settings(params)
         return {
             "nudgeable": list(nudgeable(settings)),
-            "settings": {k: _plain(v) for k, v in dataclasses.asdict(settings).items()},
+            "settings": {
+                **{k: _plain(v) for k, v in dataclasses.asdict(settings).items()},
+                "lr": settings.train_spec().learning_rate,  # a default lr, resolved
+            },
         }
 
     def space(self, trainer: Trainer) -> Space:
