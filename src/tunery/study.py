@@ -17,6 +17,20 @@ their draws are re-queued first, with the same params. Draws are a pure function
 ``(study seed, round, sample_id)``, so the resumed study samples exactly what the uninterrupted one
 would have.
 
+Heartbeats: the store keeps a ``heartbeat`` time per RUNNING trial, refreshed by its reports,
+checkpoints and user attributes (at most once per beat interval, a tenth of ``heartbeat_timeout``)
+and, while ``caviar`` (or ``panda``) runs it, by a background thread every beat interval, however
+long its epochs. A RUNNING trial whose heartbeat is older than ``heartbeat_timeout`` (10 minutes by
+default) is stale: nothing runs it any more, e.g. a notebook cell interrupted between ``ask`` and
+``tell``. The process running the study takes stale trials back (FAILED and interrupted, their draws
+re-queued, exactly as a crash's) at the start of ``caviar`` and at ``ask`` (looked for at most once
+per beat interval). It beats the trials its executors hold just before, so it never takes back one
+of its own running trials. Another process takes back every RUNNING trial once it can claim the
+study, which it can only when the old writer has died. A late ``tell`` of a trial taken back stores
+nothing (the draw is re-run instead), warns, and returns the stored record, which does not count.
+The heartbeat says that the process runs the trial, not that the trial progresses: an objective
+stuck forever in a live pool keeps beating.
+
 Rounds: round 1 holds the space the study started with. ``study.zoom()`` adds a round narrowed
 around the best COMPLETE trials of ALL rounds so far (every trial is a measurement of the same
 objective; trials whose params fall outside the base space are left out). Passing a different space
@@ -30,8 +44,10 @@ import json
 import math
 import numbers
 import threading
+import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any
@@ -46,6 +62,7 @@ from tunery.records import (
     clean_value,
 )
 from tunery.run import default_workers, execute
+from tunery.run._heartbeat import Beater
 from tunery.samplers import Sampler, make_sampler, sample_params
 from tunery.space import Box, Space, space_from_dict, space_to_dict, validate_space, zoom
 from tunery.storage import BaseStorage, FrozenTrial, StudySummary, TrialState, get_storage
@@ -71,6 +88,14 @@ INTERRUPTED = (
     "interrupted: the process running the study stopped (crash, kill or Ctrl-C) before this trial "
     "finished; its draw is re-run"
 )
+STALE = (
+    "interrupted: stale, no heartbeat for longer than heartbeat_timeout (asked, then never told or "
+    "run by an executor); its draw is re-run"
+)
+DEFAULT_HEARTBEAT_TIMEOUT = 600.0
+"""Seconds without a heartbeat after which a RUNNING trial is stale: ten missed beats of one a
+minute, far above any pause of a live process (a slow disk, a busy machine), short enough that an
+abandoned notebook trial is re-queued within a coffee break."""
 
 
 class LocalBackend:
@@ -81,6 +106,7 @@ class LocalBackend:
 
     def report(self, trial: Trial, epoch: int, metrics: dict[str, float]) -> None:
         self._study.storage.report(trial.trial_id, epoch, metrics)
+        self._study._beat_for(trial)
 
     def should_prune(self, trial: Trial, epoch: int) -> bool:
         pruner = self._study.pruner
@@ -90,12 +116,14 @@ class LocalBackend:
 
     def checkpoint(self, trial: Trial, epoch: int, state: bytes) -> None:
         self._study.storage.save_checkpoint(trial.trial_id, epoch, state)
+        self._study._beat_for(trial)
 
     def restore(self, trial: Trial, epoch: int | None) -> bytes | None:
         return self._study.restore_checkpoint(trial, epoch)
 
     def set_user_attr(self, trial: Trial, key: str, value: Any) -> None:
         self._study.storage.set_trial_user_attr(trial.trial_id, key, value)
+        self._study._beat_for(trial)
 
 
 @dataclass(frozen=True)
@@ -145,6 +173,9 @@ class Study:
         metric: the metric the objective returns and pruners watch (default ``"val_accuracy"``).
         sampler: ``"random"``, ``"grid"``, ``"sobol"`` or a ``Sampler``; used for new rounds.
         pruner: an object with ``should_prune(study_trials, trial, epoch)``; ``None`` never prunes.
+        heartbeat_timeout: seconds without a heartbeat after which a RUNNING trial is stale and
+            taken back (see the module docstring); 600 by default.
+        clock: the time in Unix seconds, for heartbeats (``time.time``; tests pass a fake one).
 
     ``direction``, ``seed`` and ``metric`` are fixed when the study is created; reopening it with a
     different value raises ``ConfigError`` (leave them out to take the stored ones).
@@ -160,7 +191,12 @@ class Study:
         metric: str | None = None,
         sampler: str | Sampler = "random",
         pruner: Pruner | None = None,
+        heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.heartbeat_timeout = _as_real(heartbeat_timeout, "heartbeat_timeout")
+        if not self.heartbeat_timeout > 0:
+            raise ConfigError("heartbeat_timeout", heartbeat_timeout, "a number of seconds > 0")
         self.storage = get_storage(storage)
         if direction is not None:
             check_direction(direction)
@@ -192,6 +228,13 @@ class Study:
         self._pending: dict[int, _Pending] = {}
         self._next_sample = 0
         self._live: dict[int, Trial] = {}
+        self._clock = clock
+        self._beat_seconds = self.heartbeat_timeout / 10
+        self._held: set[int] = set()  # ids of trials asked inside ``beating``: executors run them
+        self._holding = 0
+        self._beats: dict[int, float] = {}  # trial id -> the last heartbeat this process wrote
+        self._last_sweep = -math.inf
+        self._taken_back: dict[int, FrozenTrial] = {}  # number -> record of a stale trial
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -275,6 +318,7 @@ class Study:
         """
         with self._lock:
             self._prepare(space)
+            self._sweep(force=False)
             current = self._rounds[-1]
             resumes: Sequence[int] = ()
             if params is not None:
@@ -300,6 +344,8 @@ class Study:
                 self._next_sample += 1
             trial = Trial(record, self._backend, metric=self.metric, resumes=resumes)
             self._live[trial.number] = trial
+            if self._holding:
+                self._held.add(trial.trial_id)
             return trial
 
     def tell(
@@ -318,6 +364,9 @@ class Study:
         marks a trial stopped from outside (Ctrl-C): FAILED, not counted, its draw re-queued.
         """
         with self._lock:
+            late = self._late_tell(trial)
+            if late is not None:
+                return late
             live = self._live_trial(trial)
             if interrupted and state not in (None, TrialState.FAILED):
                 raise ConfigError("state", state, "FAILED (or None) for an interrupted trial")
@@ -332,6 +381,7 @@ class Study:
                 interrupted=interrupted,
             )
             del self._live[live.number]
+            self._forget(live.trial_id)
             live._close()
             if interrupted:
                 self._requeue(live.freeze(), live.resumes)
@@ -429,6 +479,7 @@ class Study:
         hooks = _check_callbacks(callbacks)
         with self._lock:
             self._prepare(space)
+            self._sweep(force=True)
             stage = self._stage(len(targets))
 
         def on_finished(frozen: FrozenTrial) -> None:
@@ -436,17 +487,87 @@ class Study:
                 hook(self, frozen)
 
         for index in range(stage, len(targets)):
-            execute(
-                self,
-                objective,
-                target=targets[index],
-                workers=workers,
-                on_finished=on_finished,
-                live=live,
-            )
+            with self.beating():
+                execute(
+                    self,
+                    objective,
+                    target=targets[index],
+                    workers=workers,
+                    on_finished=on_finished,
+                    live=live,
+                )
             if index + 1 < len(targets):
                 self._zoom_if_possible(top=top, min_top=min_top, margin=margin)
         return self
+
+    # -- heartbeats ------------------------------------------------------------------------------
+
+    @contextmanager
+    def beating(self) -> Iterator[None]:
+        """Beat, from a background thread, the trials asked inside the block until they are told.
+
+        For code that runs trials itself (``caviar`` and ``panda`` use it): their heartbeats stay
+        fresh however long an epoch takes. Trials asked outside it beat only when they report.
+        """
+        with self._lock:
+            self._holding += 1
+            beater = Beater(self._beat_held, self._beat_seconds) if self._holding == 1 else None
+        if beater is not None:
+            beater.start()
+        try:
+            yield
+        finally:
+            if beater is not None:
+                beater.stop()
+            with self._lock:
+                self._holding -= 1
+
+    def _beat_held(self) -> None:
+        with self._lock:
+            held = list(self._held)
+        # Outside the study's lock: a slow store write must not hold up ask and tell.
+        self.storage.heartbeat(held, self._clock())
+
+    def _beat_for(self, trial: Trial) -> None:
+        """A report's beat, written at most once per beat interval (a clock read otherwise)."""
+        now = self._clock()
+        if now - self._beats.get(trial.trial_id, -math.inf) >= self._beat_seconds:
+            self._beats[trial.trial_id] = now
+            self.storage.heartbeat([trial.trial_id], now)
+
+    def _forget(self, trial_id: int) -> None:
+        self._held.discard(trial_id)
+        self._beats.pop(trial_id, None)
+
+    def _sweep(self, *, force: bool) -> None:
+        """Take back this process's stale trials: FAILED, interrupted, their draws re-queued."""
+        now = self._clock()
+        if not force and now - self._last_sweep < self._beat_seconds:
+            return
+        self._last_sweep = now
+        self.storage.heartbeat(self._held, now)  # what our executors run is alive, by definition
+        cut = now - self.heartbeat_timeout
+        for record in self.storage.fail_running_trials(self.study_id, STALE, stale_before=cut):
+            live = self._live.pop(record.number, None)
+            self._forget(record.trial_id)
+            if live is not None:
+                live._close()
+            self._taken_back[record.number] = record
+            self._requeue(record, () if live is None else live.resumes)
+
+    def _late_tell(self, trial: Trial | int) -> FrozenTrial | None:
+        """The stored record of a trial taken back as stale (with a warning), else ``None``."""
+        number = trial.number if isinstance(trial, Trial) else trial
+        record = self._taken_back.get(number) if isinstance(number, int) else None
+        if record is None or number in self._live:
+            return None
+        warnings.warn(
+            f"study {self.name!r}: trial {number} was taken back as stale (no heartbeat for "
+            f"{self.heartbeat_timeout:g} s) and its draw re-queued; this tell stores nothing",
+            TuneryWarning,
+            stacklevel=3,
+        )
+        return record
 
     def _zoom_if_possible(self, *, top: float | int, min_top: int, margin: float) -> None:
         """Zoom between caviar's rounds, or go on in the same round when it cannot.

@@ -177,6 +177,7 @@ class Trial:
             finished=finished,
             user_attrs=self.user_attrs,
             parent=record.parent,
+            heartbeat=record.heartbeat if state is TrialState.RUNNING else None,
         )
 
     def _close(self) -> None:

@@ -216,3 +216,26 @@ def test_a_killed_writers_lock_is_released(tmp_path: Path) -> None:
         holder.communicate(timeout=30)
     store.claim_study(study_id)  # the kernel dropped the dead process's flock
     store.close()
+
+
+def test_a_version_1_file_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    store = SqliteStorage(path)
+    study_id = store.open_study("s", direction="maximize", seed=0, metric="m").study_id
+    trial_id = store.create_trial(study_id, round=1, sample_id=0, params={"x": 1}).trial_id
+    store.close()
+    with sqlite3.connect(path) as con:  # back to what tunery wrote at version 1
+        con.execute("ALTER TABLE trials DROP COLUMN heartbeat")
+        con.execute("UPDATE schema_version SET version = 1")
+    con.close()
+
+    reopened = SqliteStorage(path)
+    trial = reopened.get_trial(trial_id)
+    assert (trial.params, trial.heartbeat) == ({"x": 1}, trial.started)
+    reopened.heartbeat([trial_id], 2e9)
+    assert reopened.get_trial(trial_id).heartbeat == 2e9
+    assert pragma(reopened, "user_version") == 0  # the version lives in its own table
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    con.close()
+    reopened.close()

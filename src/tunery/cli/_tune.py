@@ -11,6 +11,7 @@ are never re-run.
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ from tunery.config import DEFAULT_STORAGE, SAMPLERS, TuneConfig, default_config,
 from tunery.pruners import PRUNERS
 from tunery.space import Choice, Distribution, Float, Int
 from tunery.storage import FrozenTrial, TrialState, get_storage
-from tunery.study import Round, Study, load_study
+from tunery.study import DEFAULT_HEARTBEAT_TIMEOUT, Round, Study, load_study
 from tunery.workflows.objective import TEST_ACCURACY, TrainerObjective, open_study, run_study
 
 __all__ = ["export", "ls", "show", "tune"]
@@ -279,7 +280,8 @@ def _show_study(study: Study, top: int) -> None:
     trials = study.trials
     console.print(
         f"[bold]{escape(study.name)}[/]  {study.direction} {study.metric}, seed {study.seed}, "
-        f"{len(trials)} trials: {_counts_text(Counter(t.state for t in trials))}",
+        f"{len(trials)} trials: {_counts_text(Counter(t.state for t in trials))}"
+        + _stale_text(trials),
         highlight=False,
     )
     for round_ in study.rounds:
@@ -299,6 +301,7 @@ def _show_trial(study: Study, number: int) -> None:
         f"{_state_text(trial.state)}  {study.metric} {_number(trial.value)}"
         + (f"  {trial.duration:.1f} s" if trial.duration is not None else "")
         + ("  (interrupted)" if trial.interrupted else "")
+        + _heartbeat_text(trial)
         + (
             f"  branched from trial {trial.parent[0]} at epoch {trial.parent[1]}"
             if trial.parent
@@ -433,6 +436,24 @@ _STATE_STYLE = {
     TrialState.FAILED: "red",
     TrialState.RUNNING: "cyan",
 }
+
+
+def _stale_text(trials: Sequence[FrozenTrial]) -> str:
+    """``" (1 running trial stale)"``: RUNNING trials without a heartbeat for the default timeout.
+
+    Their process is gone or frozen; running the study again takes them back.
+    """
+    now = time.time()
+    stale = sum(1 for t in trials if t.is_stale(now, DEFAULT_HEARTBEAT_TIMEOUT))
+    return f"  ([yellow]{stale} running trial(s) stale[/]: no heartbeat)" if stale else ""
+
+
+def _heartbeat_text(trial: FrozenTrial) -> str:
+    if trial.state is not TrialState.RUNNING or trial.heartbeat is None:
+        return ""
+    ago = max(0.0, time.time() - trial.heartbeat)
+    stale = trial.is_stale(time.time(), DEFAULT_HEARTBEAT_TIMEOUT)
+    return f"  last heartbeat {ago:.0f} s ago" + ("  [yellow](stale)[/]" if stale else "")
 
 
 def _state_text(state: TrialState) -> str:

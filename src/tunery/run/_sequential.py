@@ -81,7 +81,7 @@ def run_sequential(
             study.tell(trial, state=TrialState.FAILED, error=_interruption(exc), interrupted=True)
             raise
         frozen = study.tell(trial, outcome.value, outcome.state, outcome.error)
-        done += 1
+        done += not frozen.interrupted  # a trial taken back as stale does not count
         if on_finished is not None:
             on_finished(frozen)
 

@@ -336,7 +336,7 @@ class _Coordinator:
         with self.guard.held():
             frozen = self.study.tell(trial, outcome.value, outcome.state, outcome.error)
             worker.trial = None
-            self.done += 1
+            self.done += not frozen.interrupted  # a trial taken back as stale does not count
             self.idle_deaths = 0  # only deaths in a row, no trial finished, mean a broken setup
         self.view.finished(frozen)
         if self.on_finished is not None:

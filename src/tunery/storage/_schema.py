@@ -15,7 +15,7 @@ from tunery._exceptions import StorageError
 
 __all__ = ["SCHEMA_VERSION", "check_schema"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # A new file gets the current version's tables; _MIGRATIONS bring older files to them.
 _SCHEMA = """
@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS trials (
     finished REAL,
     parent_number INTEGER,
     parent_epoch INTEGER,
+    heartbeat REAL,
     UNIQUE (study_id, number)
 );
 CREATE TABLE IF NOT EXISTS curves (
@@ -89,7 +90,10 @@ COMMIT;
 
 
 # version -> the statements that turn a file of the version before into this version.
-_MIGRATIONS: dict[int, str] = {}
+_MIGRATIONS: dict[int, str] = {
+    # 2: a RUNNING trial's last sign of life (NULL reads as its start time).
+    2: "ALTER TABLE trials ADD COLUMN heartbeat REAL",
+}
 
 
 def check_schema(con: sqlite3.Connection, path: Path) -> None:

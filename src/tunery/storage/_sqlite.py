@@ -65,7 +65,8 @@ __all__ = ["SCHEMA_VERSION", "SqliteStorage"]
 
 _TRIAL_COLUMNS = (
     "t.trial_id, t.number, t.sample_id, t.round, t.params, t.state, t.value, t.error, "
-    "t.interrupted, t.started, t.finished, t.parent_number, t.parent_epoch"
+    "t.interrupted, t.started, t.finished, t.parent_number, t.parent_epoch, "
+    "CASE WHEN t.state = 0 THEN COALESCE(t.heartbeat, t.started) END"
 )
 _RUNNING = int(TrialState.RUNNING)
 _COMPLETE = int(TrialState.COMPLETE)
@@ -319,6 +320,7 @@ class SqliteStorage(BaseStorage):
             state=TrialState.RUNNING,
             started=now,
             parent=parent,
+            heartbeat=now,  # no beat yet: the start is the last sign of life
         )
 
     def _raise_not_running(self, con: sqlite3.Connection, trial_id: int) -> None:
@@ -347,13 +349,17 @@ class SqliteStorage(BaseStorage):
                 self._raise_not_running(con, trial_id)
         return now
 
-    def fail_running_trials(self, study_id: int, error: str) -> list[FrozenTrial]:
+    def fail_running_trials(
+        self, study_id: int, error: str, *, stale_before: float | None = None
+    ) -> list[FrozenTrial]:
+        cut = math.inf if stale_before is None else stale_before
         with self._write() as con:
             ids = [
                 row[0]
                 for row in con.execute(
-                    "SELECT trial_id FROM trials WHERE study_id = ? AND state = ?",
-                    (study_id, _RUNNING),
+                    "SELECT trial_id FROM trials WHERE study_id = ? AND state = ? "
+                    "AND COALESCE(heartbeat, started) < ?",
+                    (study_id, _RUNNING, cut),
                 )
             ]
             con.executemany(
@@ -362,6 +368,15 @@ class SqliteStorage(BaseStorage):
                 [(int(TrialState.FAILED), error, time.time(), trial_id) for trial_id in ids],
             )
         return [self.get_trial(trial_id) for trial_id in ids]
+
+    def heartbeat(self, trial_ids: Iterable[int], now: float) -> None:
+        rows = [(float(now), trial_id, _RUNNING) for trial_id in trial_ids]
+        if not rows:
+            return
+        with self._write() as con:
+            con.executemany(
+                "UPDATE trials SET heartbeat = ? WHERE trial_id = ? AND state = ?", rows
+            )
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         records = self._load_trials("t.trial_id = ?", (trial_id,))
@@ -593,6 +608,7 @@ def _record(row: tuple[Any, ...], curve: Curve, user_attrs: dict[str, Any]) -> F
         finished,
         parent_number,
         parent_epoch,
+        heartbeat,
     ) = row
     return FrozenTrial(
         number=number,
@@ -609,4 +625,5 @@ def _record(row: tuple[Any, ...], curve: Curve, user_attrs: dict[str, Any]) -> F
         finished=finished,
         user_attrs=user_attrs,
         parent=None if parent_number is None else (parent_number, parent_epoch),
+        heartbeat=heartbeat,
     )
