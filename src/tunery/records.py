@@ -66,7 +66,8 @@ class FrozenTrial:
     another. ``curve`` holds the reported metrics, ``epoch -> {metric: value}``. Timestamps are
     Unix seconds. ``heartbeat`` is the last sign of life of the process running the trial (its
     start, a report, or a periodic beat; see ``tunery.study``), ``None`` once it is finished: a
-    RUNNING trial whose heartbeat is old is stale.
+    RUNNING trial whose heartbeat is old is stale. ``output`` is the tail of what the trial
+    printed, where its executor captured it (a process pool's worker; see ``tunery.run``).
     """
 
     number: int
@@ -84,6 +85,7 @@ class FrozenTrial:
     user_attrs: dict[str, Any] = field(default_factory=dict)
     parent: tuple[int, int] | None = None
     heartbeat: float | None = None
+    output: str | None = None
 
     def is_stale(self, now: float, timeout: float) -> bool:
         """RUNNING with no heartbeat for more than ``timeout`` seconds at ``now``."""

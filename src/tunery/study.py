@@ -356,8 +356,11 @@ class Study:
         error: str | None = None,
         *,
         interrupted: bool = False,
+        output: str | None = None,
     ) -> FrozenTrial:
         """Finish a trial; it is committed to the store when this returns.
+
+        ``output`` is stored with it: the tail of what it printed (the process pool passes it).
 
         Without ``state``: a finite ``value`` is COMPLETE, NaN or inf DIVERGED. A PRUNED trial
         without ``value`` takes the last reported value of the study's metric. ``interrupted``
@@ -379,6 +382,7 @@ class Study:
                 value=final_value,
                 error=error,
                 interrupted=interrupted,
+                output=output,
             )
             del self._live[live.number]
             self._forget(live.trial_id)
@@ -391,6 +395,7 @@ class Study:
                 error=error,
                 interrupted=interrupted,
                 finished=finished,
+                output=output,
             )
 
     # -- rounds ----------------------------------------------------------------------------------

@@ -159,6 +159,7 @@ class Trial:
         error: str | None = None,
         interrupted: bool = False,
         finished: float | None = None,
+        output: str | None = None,
     ) -> FrozenTrial:
         """This trial's record as it stands, or as it will be stored once finished as given."""
         record = self._record
@@ -178,6 +179,7 @@ class Trial:
             user_attrs=self.user_attrs,
             parent=record.parent,
             heartbeat=record.heartbeat if state is TrialState.RUNNING else None,
+            output=output,
         )
 
     def _close(self) -> None:

@@ -421,3 +421,13 @@ def test_only_stale_trials_are_failed_when_a_cut_is_given(store: BaseStorage) ->
         "stale",
     )
     assert store.get_trial(fresh).state is TrialState.RUNNING
+
+
+def test_the_output_is_kept_with_the_finish(store: BaseStorage) -> None:
+    study_id = new_study(store)
+    quiet, chatty = new_trial(store, study_id), new_trial(store, study_id)
+    store.finish_trial(quiet, state=TrialState.COMPLETE, value=1.0)
+    store.finish_trial(chatty, state=TrialState.FAILED, output="epoch 1\n[red]é\n")
+    assert store.get_trial(quiet).output is None
+    assert store.get_trial(chatty).output == "epoch 1\n[red]é\n"
+    assert store.get_all_trials(study_id)[1].output == "epoch 1\n[red]é\n"

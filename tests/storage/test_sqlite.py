@@ -225,15 +225,18 @@ def test_a_version_1_file_is_migrated_in_place(tmp_path: Path) -> None:
     trial_id = store.create_trial(study_id, round=1, sample_id=0, params={"x": 1}).trial_id
     store.close()
     with sqlite3.connect(path) as con:  # back to what tunery wrote at version 1
-        con.execute("ALTER TABLE trials DROP COLUMN heartbeat")
+        con.execute("ALTER TABLE trials DROP COLUMN heartbeat")  # version 2
+        con.execute("ALTER TABLE trials DROP COLUMN output")  # version 3
         con.execute("UPDATE schema_version SET version = 1")
     con.close()
 
     reopened = SqliteStorage(path)
     trial = reopened.get_trial(trial_id)
-    assert (trial.params, trial.heartbeat) == ({"x": 1}, trial.started)
+    assert (trial.params, trial.heartbeat, trial.output) == ({"x": 1}, trial.started, None)
     reopened.heartbeat([trial_id], 2e9)
     assert reopened.get_trial(trial_id).heartbeat == 2e9
+    reopened.finish_trial(trial_id, state=TrialState.COMPLETE, value=1.0, output="printed\n")
+    assert reopened.get_trial(trial_id).output == "printed\n"
     assert pragma(reopened, "user_version") == 0  # the version lives in its own table
     with sqlite3.connect(path) as con:
         assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]

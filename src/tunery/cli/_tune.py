@@ -25,6 +25,7 @@ from tunery._exceptions import ConfigError
 from tunery.cli._app import REPORT_DIR, app, console, console_err
 from tunery.config import DEFAULT_STORAGE, SAMPLERS, TuneConfig, default_config, load_config
 from tunery.pruners import PRUNERS
+from tunery.run import OUTPUT_LIMIT
 from tunery.space import Choice, Distribution, Float, Int
 from tunery.storage import FrozenTrial, TrialState, get_storage
 from tunery.study import DEFAULT_HEARTBEAT_TIMEOUT, Round, Study, load_study
@@ -266,8 +267,9 @@ def ls(storage: str) -> None:
 def show(study_name: str, trial_number: int | None, top: int, storage: str) -> None:
     """Show a study (its rounds with their boxes, the best trials) or one of its trials.
 
-    With --trial N: the trial's params, state, value, user attributes, its curve epoch by epoch
-    and, for a failed trial, the error. A panda study also shows its lineage tree.
+    With --trial N: the trial's params, state, value, user attributes, its curve epoch by epoch,
+    what it printed in a pool worker and, for a failed trial, the error. A panda study also shows
+    its lineage tree.
     """
     with load_study(study_name, get_storage(storage, create=False, field="--storage")) as study:
         if trial_number is None:
@@ -315,6 +317,11 @@ def _show_trial(study: Study, number: int) -> None:
         console.print(f"  [dim]{escape(key)}[/] {escape(_format_value(value))}", highlight=False)
     if trial.curve:
         console.print(_curve_table(trial.curve))
+    if trial.output:
+        console.print(
+            f"[bold]output[/] (its last {OUTPUT_LIMIT // 1024} KiB):\n{escape(trial.output)}",
+            highlight=False,
+        )
     if trial.error:
         console_err.print(f"[bold]error:[/]\n{escape(trial.error)}", highlight=False)
 

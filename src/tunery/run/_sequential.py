@@ -25,12 +25,14 @@ __all__ = ["Outcome", "call_objective", "run_sequential"]
 class Outcome:
     """How a trial ended: the state, value and error text to hand to ``Study.tell``.
 
-    A PRUNED outcome has ``value=None``: ``tell`` takes the last reported metric.
+    A PRUNED outcome has ``value=None``: ``tell`` takes the last reported metric. ``output`` is
+    the tail of what the trial printed, where an executor captured it (the process pool).
     """
 
     state: TrialState
     value: float | None = None
     error: str | None = None
+    output: str | None = None
 
 
 def call_objective(objective: Callable[[Trial], Any], trial: Trial) -> Outcome:

@@ -117,8 +117,11 @@ class BaseStorage(ABC):
         value: float | None = None,
         error: str | None = None,
         interrupted: bool = False,
+        output: str | None = None,
     ) -> float:
         """Mark a RUNNING trial finished; committed when it returns. Returns the finish time.
+
+        ``output`` is kept with it: the tail of what it printed.
 
         Raises ``StorageError`` if the trial is already finished.
         """

@@ -57,6 +57,7 @@ class _TrialRow:
     user_attrs: dict[str, str] = field(default_factory=dict)
     checkpoints: dict[int, bytes] = field(default_factory=dict)
     heartbeat: float | None = None
+    output: str | None = None
     frozen: FrozenTrial | None = None  # built once the trial is finished (it never changes again)
 
     def _last_seen(self) -> float:
@@ -81,6 +82,7 @@ class _TrialRow:
             user_attrs={key: decode_json(text) for key, text in self.user_attrs.items()},
             parent=self.parent,
             heartbeat=self._last_seen() if self.state is TrialState.RUNNING else None,
+            output=self.output,
         )
         if self.state.is_finished():
             self.frozen = record
@@ -192,11 +194,13 @@ class MemoryStorage(BaseStorage):
         value: float | None = None,
         error: str | None = None,
         interrupted: bool = False,
+        output: str | None = None,
     ) -> float:
         if not TrialState(state).is_finished():
             raise ConfigError("state", state, "a finished state")
         with self._lock:
             row = self._running(trial_id)
+            row.output = output
             row.state, row.value, row.error = TrialState(state), clean_value(value), error
             row.interrupted, row.finished = interrupted, time.time()
             return row.finished

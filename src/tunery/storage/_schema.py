@@ -15,7 +15,7 @@ from tunery._exceptions import StorageError
 
 __all__ = ["SCHEMA_VERSION", "check_schema"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # A new file gets the current version's tables; _MIGRATIONS bring older files to them.
 _SCHEMA = """
@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS trials (
     parent_number INTEGER,
     parent_epoch INTEGER,
     heartbeat REAL,
+    output TEXT,
     UNIQUE (study_id, number)
 );
 CREATE TABLE IF NOT EXISTS curves (
@@ -93,6 +94,8 @@ COMMIT;
 _MIGRATIONS: dict[int, str] = {
     # 2: a RUNNING trial's last sign of life (NULL reads as its start time).
     2: "ALTER TABLE trials ADD COLUMN heartbeat REAL",
+    # 3: the tail of what the trial printed in a pool worker.
+    3: "ALTER TABLE trials ADD COLUMN output TEXT",
 }
 
 

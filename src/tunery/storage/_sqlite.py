@@ -66,7 +66,7 @@ __all__ = ["SCHEMA_VERSION", "SqliteStorage"]
 _TRIAL_COLUMNS = (
     "t.trial_id, t.number, t.sample_id, t.round, t.params, t.state, t.value, t.error, "
     "t.interrupted, t.started, t.finished, t.parent_number, t.parent_epoch, "
-    "CASE WHEN t.state = 0 THEN COALESCE(t.heartbeat, t.started) END"
+    "CASE WHEN t.state = 0 THEN COALESCE(t.heartbeat, t.started) END, t.output"
 )
 _RUNNING = int(TrialState.RUNNING)
 _COMPLETE = int(TrialState.COMPLETE)
@@ -335,15 +335,25 @@ class SqliteStorage(BaseStorage):
         value: float | None = None,
         error: str | None = None,
         interrupted: bool = False,
+        output: str | None = None,
     ) -> float:
         if not TrialState(state).is_finished():
             raise ConfigError("state", state, "a finished state")
         now = time.time()
         with self._write() as con:
             updated = con.execute(
-                "UPDATE trials SET state = ?, value = ?, error = ?, interrupted = ?, finished = ? "
-                "WHERE trial_id = ? AND state = ?",
-                (int(state), clean_value(value), error, int(interrupted), now, trial_id, _RUNNING),
+                "UPDATE trials SET state = ?, value = ?, error = ?, interrupted = ?, finished = ?, "
+                "output = ? WHERE trial_id = ? AND state = ?",
+                (
+                    int(state),
+                    clean_value(value),
+                    error,
+                    int(interrupted),
+                    now,
+                    output,
+                    trial_id,
+                    _RUNNING,
+                ),
             ).rowcount
             if not updated:
                 self._raise_not_running(con, trial_id)
@@ -609,6 +619,7 @@ def _record(row: tuple[Any, ...], curve: Curve, user_attrs: dict[str, Any]) -> F
         parent_number,
         parent_epoch,
         heartbeat,
+        output,
     ) = row
     return FrozenTrial(
         number=number,
@@ -626,4 +637,5 @@ def _record(row: tuple[Any, ...], curve: Curve, user_attrs: dict[str, Any]) -> F
         user_attrs=user_attrs,
         parent=None if parent_number is None else (parent_number, parent_epoch),
         heartbeat=heartbeat,
+        output=output,
     )
