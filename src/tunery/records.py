@@ -64,7 +64,10 @@ class FrozenTrial:
     whose params were given, such as a panda branch); a trial re-run after a crash keeps the draw
     of the interrupted one. ``parent`` is ``(trial number, epoch)`` for a trial branched off
     another. ``curve`` holds the reported metrics, ``epoch -> {metric: value}``. Timestamps are
-    Unix seconds.
+    Unix seconds. ``heartbeat`` is the last sign of life of the process running the trial (its
+    start, a report, or a periodic beat; see ``tunery.study``), ``None`` once it is finished: a
+    RUNNING trial whose heartbeat is old is stale. ``output`` is the tail of what the trial
+    printed, where its executor captured it (a process pool's worker; see ``tunery.run``).
     """
 
     number: int
@@ -81,6 +84,13 @@ class FrozenTrial:
     finished: float | None = None
     user_attrs: dict[str, Any] = field(default_factory=dict)
     parent: tuple[int, int] | None = None
+    heartbeat: float | None = None
+    output: str | None = None
+
+    def is_stale(self, now: float, timeout: float) -> bool:
+        """RUNNING with no heartbeat for more than ``timeout`` seconds at ``now``."""
+        last = self.heartbeat if self.heartbeat is not None else self.started
+        return self.state is TrialState.RUNNING and last is not None and now - last > timeout
 
     @property
     def duration(self) -> float | None:

@@ -157,6 +157,7 @@ class Trial:
         error: str | None = None,
         interrupted: bool = False,
         finished: float | None = None,
+        output: str | None = None,
     ) -> FrozenTrial:
         """This trial's record as it stands, or as it will be stored once finished as given."""
         record = self._record
@@ -175,6 +176,8 @@ class Trial:
             finished=finished,
             user_attrs=self.user_attrs,
             parent=record.parent,
+            heartbeat=record.heartbeat if state is TrialState.RUNNING else None,
+            output=output,
         )
 
     def _close(self) -> None:

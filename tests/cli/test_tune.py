@@ -406,3 +406,21 @@ def test_help_lists_every_option(
     assert code == 0
     for option in options:
         assert option in out
+
+
+def test_show_marks_a_running_trial_without_heartbeat_as_stale(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = db_url(workdir)
+    with Study("hung", url) as study:
+        live, hung = study.ask({"x": Float(0.0, 1.0)}), study.ask()
+        study.storage.heartbeat([hung.trial_id], 1.0)  # last seen in 1970: its process is gone
+        code, out, _ = run_cli(capsys, "show", "hung", "--storage", url)
+        assert code == 0
+        assert "2 running" in out
+        assert "1 running trial(s) stale" in out
+        _, out, _ = run_cli(capsys, "show", "hung", "--trial", str(hung.number), "--storage", url)
+        assert "(stale)" in out
+        _, out, _ = run_cli(capsys, "show", "hung", "--trial", str(live.number), "--storage", url)
+        assert "last heartbeat" in out
+        assert "(stale)" not in out

@@ -395,3 +395,39 @@ def test_bad_events_are_refused(store: BaseStorage) -> None:
     with pytest.raises(StorageError):
         store.mark_event_applied(999)
     assert store.get_events(study_id, pending=False) == []
+
+
+def test_a_running_trial_has_a_heartbeat_that_beats_refresh(store: BaseStorage) -> None:
+    study_id = new_study(store)
+    running, done = new_trial(store, study_id), new_trial(store, study_id)
+    store.finish_trial(done, state=TrialState.COMPLETE, value=1.0)
+    made = store.get_trial(running)
+    assert made.heartbeat == made.started  # no beat yet: the start is the last sign of life
+    store.heartbeat([running, done, 10_000], 2e9)  # finished and unknown ids are skipped
+    assert store.get_trial(running).heartbeat == 2e9
+    assert store.get_trial(done).heartbeat is None  # only a RUNNING trial has one
+
+
+def test_only_stale_trials_are_failed_when_a_cut_is_given(store: BaseStorage) -> None:
+    study_id = new_study(store)
+    stale, fresh = new_trial(store, study_id), new_trial(store, study_id)
+    store.heartbeat([stale], 1000.0)
+    store.heartbeat([fresh], 3000.0)
+    failed = store.fail_running_trials(study_id, "stale", stale_before=2000.0)
+    assert [t.trial_id for t in failed] == [stale]
+    assert (failed[0].state, failed[0].interrupted, failed[0].error) == (
+        TrialState.FAILED,
+        True,
+        "stale",
+    )
+    assert store.get_trial(fresh).state is TrialState.RUNNING
+
+
+def test_the_output_is_kept_with_the_finish(store: BaseStorage) -> None:
+    study_id = new_study(store)
+    quiet, chatty = new_trial(store, study_id), new_trial(store, study_id)
+    store.finish_trial(quiet, state=TrialState.COMPLETE, value=1.0)
+    store.finish_trial(chatty, state=TrialState.FAILED, output="epoch 1\n[red]é\n")
+    assert store.get_trial(quiet).output is None
+    assert store.get_trial(chatty).output == "epoch 1\n[red]é\n"
+    assert store.get_all_trials(study_id)[1].output == "epoch 1\n[red]é\n"

@@ -157,3 +157,88 @@ def test_processes_writing_at_once_never_see_database_is_locked(tmp_path: Path) 
         assert indices == list(range(len(indices)))  # in order, none lost
         assert len(indices) >= 20
     assert len(store.get_all_trials(study_id, states=[TrialState.COMPLETE])) == 200
+
+
+# -- the writer lock ---------------------------------------------------------------------------
+
+
+def test_the_writer_lock_stays_out_of_sight(tmp_path: Path) -> None:
+    store = SqliteStorage(tmp_path / "t.db")
+    study_id = store.open_study("s", direction="maximize", seed=0, metric="m").study_id
+    assert not (tmp_path / ".t.db.locks").exists()  # a reader leaves nothing behind
+    store.claim_study(study_id)
+    store.finish_trial(
+        store.create_trial(study_id, round=1, sample_id=0, params={}).trial_id,
+        state=TrialState.COMPLETE,
+        value=1.0,
+    )
+    visible = {p.name for p in tmp_path.iterdir() if not p.name.startswith(".")}
+    assert visible <= {"t.db", "t.db-wal", "t.db-shm"}
+    assert [p.name for p in (tmp_path / ".t.db.locks").iterdir()] == [f"study{study_id}.lock"]
+    store.close()
+
+
+def test_a_second_writer_is_refused_until_the_first_closes(tmp_path: Path) -> None:
+    first, second = SqliteStorage(tmp_path / "t.db"), SqliteStorage(tmp_path / "t.db")
+    study_id = first.open_study("s", direction="maximize", seed=0, metric="m").study_id
+    first.claim_study(study_id)
+    with pytest.raises(StorageError, match=r"\.t\.db\.locks"):
+        second.claim_study(study_id)
+    first.close()
+    second.claim_study(study_id)
+    second.close()
+
+
+HOLD_LOCK = """
+import sys, time
+from tunery.storage import SqliteStorage
+store = SqliteStorage(sys.argv[1])
+store.claim_study(store.open_study("s", direction="maximize", seed=0, metric="m").study_id)
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_killed_writers_lock_is_released(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(db)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        store = SqliteStorage(db)
+        study_id = store.open_study("s", direction="maximize", seed=0, metric="m").study_id
+        with pytest.raises(StorageError, match="another process"):
+            store.claim_study(study_id)
+    finally:
+        holder.kill()
+        holder.communicate(timeout=30)
+    store.claim_study(study_id)  # the kernel dropped the dead process's flock
+    store.close()
+
+
+def test_a_version_1_file_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    store = SqliteStorage(path)
+    study_id = store.open_study("s", direction="maximize", seed=0, metric="m").study_id
+    trial_id = store.create_trial(study_id, round=1, sample_id=0, params={"x": 1}).trial_id
+    store.close()
+    with sqlite3.connect(path) as con:  # back to what tunery wrote at version 1
+        con.execute("ALTER TABLE trials DROP COLUMN heartbeat")  # version 2
+        con.execute("ALTER TABLE trials DROP COLUMN output")  # version 3
+        con.execute("UPDATE schema_version SET version = 1")
+    con.close()
+
+    reopened = SqliteStorage(path)
+    trial = reopened.get_trial(trial_id)
+    assert (trial.params, trial.heartbeat, trial.output) == ({"x": 1}, trial.started, None)
+    reopened.heartbeat([trial_id], 2e9)
+    assert reopened.get_trial(trial_id).heartbeat == 2e9
+    reopened.finish_trial(trial_id, state=TrialState.COMPLETE, value=1.0, output="printed\n")
+    assert reopened.get_trial(trial_id).output == "printed\n"
+    assert pragma(reopened, "user_version") == 0  # the version lives in its own table
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    con.close()
+    reopened.close()

@@ -11,6 +11,7 @@ are never re-run.
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,9 +25,10 @@ from tunery._exceptions import ConfigError
 from tunery.cli._app import REPORT_DIR, app, console, console_err
 from tunery.config import DEFAULT_STORAGE, SAMPLERS, TuneConfig, default_config, load_config
 from tunery.pruners import PRUNERS
+from tunery.run import OUTPUT_LIMIT
 from tunery.space import Choice, Distribution, Float, Int
 from tunery.storage import FrozenTrial, TrialState, get_storage
-from tunery.study import Round, Study, load_study
+from tunery.study import DEFAULT_HEARTBEAT_TIMEOUT, Round, Study, load_study
 from tunery.workflows.objective import TEST_ACCURACY, TrainerObjective, open_study, run_study
 
 __all__ = ["export", "ls", "show", "tune"]
@@ -265,8 +267,9 @@ def ls(storage: str) -> None:
 def show(study_name: str, trial_number: int | None, top: int, storage: str) -> None:
     """Show a study (its rounds with their boxes, the best trials) or one of its trials.
 
-    With --trial N: the trial's params, state, value, user attributes, its curve epoch by epoch
-    and, for a failed trial, the error. A panda study also shows its lineage tree.
+    With --trial N: the trial's params, state, value, user attributes, its curve epoch by epoch,
+    what it printed in a pool worker and, for a failed trial, the error. A panda study also shows
+    its lineage tree.
     """
     with load_study(study_name, get_storage(storage, create=False, field="--storage")) as study:
         if trial_number is None:
@@ -279,7 +282,8 @@ def _show_study(study: Study, top: int) -> None:
     trials = study.trials
     console.print(
         f"[bold]{escape(study.name)}[/]  {study.direction} {study.metric}, seed {study.seed}, "
-        f"{len(trials)} trials: {_counts_text(Counter(t.state for t in trials))}",
+        f"{len(trials)} trials: {_counts_text(Counter(t.state for t in trials))}"
+        + _stale_text(trials),
         highlight=False,
     )
     for round_ in study.rounds:
@@ -299,6 +303,7 @@ def _show_trial(study: Study, number: int) -> None:
         f"{_state_text(trial.state)}  {study.metric} {_number(trial.value)}"
         + (f"  {trial.duration:.1f} s" if trial.duration is not None else "")
         + ("  (interrupted)" if trial.interrupted else "")
+        + _heartbeat_text(trial)
         + (
             f"  branched from trial {trial.parent[0]} at epoch {trial.parent[1]}"
             if trial.parent
@@ -312,6 +317,11 @@ def _show_trial(study: Study, number: int) -> None:
         console.print(f"  [dim]{escape(key)}[/] {escape(_format_value(value))}", highlight=False)
     if trial.curve:
         console.print(_curve_table(trial.curve))
+    if trial.output:
+        console.print(
+            f"[bold]output[/] (its last {OUTPUT_LIMIT // 1024} KiB):\n{escape(trial.output)}",
+            highlight=False,
+        )
     if trial.error:
         console_err.print(f"[bold]error:[/]\n{escape(trial.error)}", highlight=False)
 
@@ -433,6 +443,24 @@ _STATE_STYLE = {
     TrialState.FAILED: "red",
     TrialState.RUNNING: "cyan",
 }
+
+
+def _stale_text(trials: Sequence[FrozenTrial]) -> str:
+    """``" (1 running trial stale)"``: RUNNING trials without a heartbeat for the default timeout.
+
+    Their process is gone or frozen; running the study again takes them back.
+    """
+    now = time.time()
+    stale = sum(1 for t in trials if t.is_stale(now, DEFAULT_HEARTBEAT_TIMEOUT))
+    return f"  ([yellow]{stale} running trial(s) stale[/]: no heartbeat)" if stale else ""
+
+
+def _heartbeat_text(trial: FrozenTrial) -> str:
+    if trial.state is not TrialState.RUNNING or trial.heartbeat is None:
+        return ""
+    ago = max(0.0, time.time() - trial.heartbeat)
+    stale = trial.is_stale(time.time(), DEFAULT_HEARTBEAT_TIMEOUT)
+    return f"  last heartbeat {ago:.0f} s ago" + ("  [yellow](stale)[/]" if stale else "")
 
 
 def _state_text(state: TrialState) -> str:

@@ -17,11 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from tunery._exceptions import ConfigError
+from tunery.run._capture import OUTPUT_LIMIT
 from tunery.run._protocol import AskTell, OnFinished
 from tunery.run._sequential import Outcome, call_objective, outcome_of, run_sequential
 from tunery.trial import Trial
 
 __all__ = [
+    "OUTPUT_LIMIT",
     "AskTell",
     "OnFinished",
     "Outcome",

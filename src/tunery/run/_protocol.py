@@ -38,6 +38,7 @@ class AskTell(Protocol):
         error: str | None = None,
         *,
         interrupted: bool = False,
+        output: str | None = None,
     ) -> FrozenTrial: ...
 
     def count_done(self) -> int:

@@ -25,12 +25,14 @@ __all__ = ["Outcome", "call_objective", "run_sequential"]
 class Outcome:
     """How a trial ended: the state, value and error text to hand to ``Study.tell``.
 
-    A PRUNED outcome has ``value=None``: ``tell`` takes the last reported metric.
+    A PRUNED outcome has ``value=None``: ``tell`` takes the last reported metric. ``output`` is
+    the tail of what the trial printed, where an executor captured it (the process pool).
     """
 
     state: TrialState
     value: float | None = None
     error: str | None = None
+    output: str | None = None
 
 
 def call_objective(objective: Callable[[Trial], Any], trial: Trial) -> Outcome:
@@ -81,7 +83,7 @@ def run_sequential(
             study.tell(trial, state=TrialState.FAILED, error=_interruption(exc), interrupted=True)
             raise
         frozen = study.tell(trial, outcome.value, outcome.state, outcome.error)
-        done += 1
+        done += not frozen.interrupted  # a trial taken back as stale does not count
         if on_finished is not None:
             on_finished(frozen)
 

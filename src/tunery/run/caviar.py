@@ -7,26 +7,29 @@ already, ``spawn`` where there is none), with BLAS pinned to one thread; it load
 objective once and then runs trial after trial::
 
     coordinator                                   worker
-                                 ◀────────────── ("ready",)  once, when the objective is loaded
+                                 ◀────────────── ("ready", path)  once, objective loaded
     ask() → trial record, metric  ──────────────▶ Trial(record, PipeBackend) ; objective(trial)
     trial.report(...)            ◀────────────── ("report", epoch, metrics)     (no answer)
     pruner decides               ◀────────────▶ ("prune", epoch) / ("ok", bool) (a round trip)
-    tell(outcome) ; callbacks    ◀────────────── ("done", Outcome)
+    tell(outcome) ; callbacks    ◀────────────── ("done", Outcome)  with the output's tail
 
 A trial that raises is FAILED with its traceback and the study goes on. A worker that dies
 (SIGKILL, out of memory, ``os._exit``) leaves its trial FAILED with "worker process died (exit
 code …)" and a fresh worker takes its place. Ctrl-C in the coordinator stops the workers and marks
 the running trials FAILED and interrupted, so that running the study again re-runs their draws.
+
+What trials print in the workers is captured (``_capture.py``) and stored with each trial, the last
+8 KiB of it, also for a trial whose worker died: the live view stays clean.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import pickle
 import signal
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -34,14 +37,16 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
-from types import FrameType, FunctionType, ModuleType, TracebackType
-from typing import Any, Self
+from types import FunctionType, ModuleType
+from typing import Any
 
 from rich.console import Console
 
 from tunery._exceptions import ConfigError, TuneryError
 from tunery._validation import check_int
 from tunery.records import FrozenTrial, TrialState
+from tunery.run._capture import OutputCapture, read_tail, remove_quietly
+from tunery.run._guard import InterruptGuard as _InterruptGuard
 from tunery.run._live import LiveView, live_enabled
 from tunery.run._protocol import AskTell, OnFinished
 from tunery.run._sequential import Outcome, call_objective
@@ -123,6 +128,7 @@ class _Worker:
     ready: bool = False  # it has loaded the objective: trials may go to it
     trial: Trial | None = None
     problem: str | None = None  # a failure to record what the running trial sent
+    output_path: str | None = None  # the file the worker's trials print to
 
 
 _NOTHING = object()  # no message waiting
@@ -257,8 +263,11 @@ class _Coordinator:
         self.workers.remove(worker)
         worker.conn.close()
         if worker.trial is not None:
-            died = Outcome(TrialState.FAILED, None, _death_note(code, worker.trial.number))
-            self._finish(worker, died)
+            note = _death_note(code, worker.trial.number)
+            output = None if worker.output_path is None else read_tail(worker.output_path)
+            self._finish(worker, Outcome(TrialState.FAILED, None, note, output))
+        if worker.output_path is not None:  # a dead worker cannot remove its file
+            remove_quietly(worker.output_path)
         else:
             self.idle_deaths += 1
             if self.idle_deaths > _MAX_IDLE_DEATHS:
@@ -281,6 +290,8 @@ class _Coordinator:
                 worker.process.kill()
                 worker.process.join()
             worker.conn.close()
+            if worker.output_path is not None:
+                remove_quietly(worker.output_path)
 
     # -- messages --------------------------------------------------------------------------------
 
@@ -289,8 +300,8 @@ class _Coordinator:
         match message:
             case ("fatal", str(text)):
                 raise _ObjectiveLoadError(text)
-            case ("ready",):
-                worker.ready = True
+            case ("ready", str(path)):
+                worker.ready, worker.output_path = True, path
             case ("done", Outcome() as outcome) if trial is not None:
                 self._finish(worker, outcome)
             case ("report", int(epoch), dict(metrics)) if trial is not None:
@@ -332,11 +343,14 @@ class _Coordinator:
         if trial is None:
             return
         if worker.problem is not None:
-            outcome, worker.problem = Outcome(TrialState.FAILED, None, worker.problem), None
+            failed = Outcome(TrialState.FAILED, None, worker.problem, outcome.output)
+            outcome, worker.problem = failed, None
         with self.guard.held():
-            frozen = self.study.tell(trial, outcome.value, outcome.state, outcome.error)
+            frozen = self.study.tell(
+                trial, outcome.value, outcome.state, outcome.error, output=outcome.output
+            )
             worker.trial = None
-            self.done += 1
+            self.done += not frozen.interrupted  # a trial taken back as stale does not count
             self.idle_deaths = 0  # only deaths in a row, no trial finished, mean a broken setup
         self.view.finished(frozen)
         if self.on_finished is not None:
@@ -422,8 +436,17 @@ def _worker_main(conn: Connection, payload: bytes) -> None:
         return
     if "torch" in sys.modules:  # loading the objective imported torch: one thread, like BLAS
         sys.modules["torch"].set_num_threads(1)
-    if not _send_quietly(conn, ("ready",)):
-        return
+    capture = OutputCapture()
+    try:
+        if _send_quietly(conn, ("ready", capture.path)):
+            _serve_trials(conn, objective, capture)
+    finally:
+        capture.close()
+
+
+def _serve_trials(
+    conn: Connection, objective: Callable[[Trial], Any], capture: OutputCapture
+) -> None:
     backend = _PipeBackend(conn)
     while True:
         try:
@@ -432,7 +455,10 @@ def _worker_main(conn: Connection, payload: bytes) -> None:
             return  # the coordinator is gone
         if task is None:
             return
-        if not _send_quietly(conn, ("done", _run_trial(objective, backend, task))):
+        with capture.trial():
+            outcome = _run_trial(objective, backend, task)
+        outcome = dataclasses.replace(outcome, output=capture.tail())
+        if not _send_quietly(conn, ("done", outcome)):
             return
 
 
@@ -548,49 +574,3 @@ def _one_blas_thread() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-class _InterruptGuard:
-    """Holds Ctrl-C back while the coordinator writes a trial and updates its own books.
-
-    Without it, a Ctrl-C between ``study.ask()`` and noting who runs the trial would leave it
-    RUNNING; between ``tell`` and its bookkeeping, it would be told twice. A Ctrl-C held back
-    is raised as soon as the block ends. Only takes effect in the main thread, with Python's
-    default SIGINT handler in place (the handler always runs in the main thread).
-    """
-
-    def __init__(self) -> None:
-        self._depth = 0
-        self._pending = False
-        self._installed = False
-
-    def __enter__(self) -> Self:
-        main = threading.current_thread() is threading.main_thread()
-        if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, self._on_sigint)
-            self._installed = True
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            self._installed = False
-
-    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        if self._depth:
-            self._pending = True
-            return
-        raise KeyboardInterrupt
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if not self._depth and self._pending:
-                self._pending = False
-                raise KeyboardInterrupt

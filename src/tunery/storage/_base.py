@@ -113,8 +113,11 @@ class BaseStorage(ABC):
         value: float | None = None,
         error: str | None = None,
         interrupted: bool = False,
+        output: str | None = None,
     ) -> float:
         """Mark a RUNNING trial finished; committed when it returns. Returns the finish time.
+
+        ``output`` is kept with it: the tail of what it printed.
 
         Raises ``StorageError`` if the trial is already finished.
         """
@@ -127,8 +130,20 @@ class BaseStorage(ABC):
         """
 
     @abstractmethod
-    def fail_running_trials(self, study_id: int, error: str) -> list[FrozenTrial]:
-        """Mark the study's RUNNING trials FAILED, interrupted (their process died); return them."""
+    def fail_running_trials(
+        self, study_id: int, error: str, *, stale_before: float | None = None
+    ) -> list[FrozenTrial]:
+        """Mark the study's RUNNING trials FAILED, interrupted (their process died); return them.
+
+        With ``stale_before``: only those whose heartbeat is older than that time.
+        """
+
+    @abstractmethod
+    def heartbeat(self, trial_ids: Iterable[int], now: float) -> None:
+        """Set the heartbeat of those of ``trial_ids`` that are RUNNING to ``now``.
+
+        Finished or unknown ids are skipped: a beat may cross a trial's end.
+        """
 
     @abstractmethod
     def get_trial(self, trial_id: int) -> FrozenTrial:

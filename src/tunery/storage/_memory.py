@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -55,7 +56,12 @@ class _TrialRow:
     curve: Curve = field(default_factory=dict)
     user_attrs: dict[str, str] = field(default_factory=dict)
     checkpoints: dict[int, bytes] = field(default_factory=dict)
+    heartbeat: float | None = None
+    output: str | None = None
     frozen: FrozenTrial | None = None  # built once the trial is finished (it never changes again)
+
+    def _last_seen(self) -> float:
+        return self.started if self.heartbeat is None else self.heartbeat
 
     def freeze(self) -> FrozenTrial:
         if self.frozen is not None:
@@ -75,6 +81,8 @@ class _TrialRow:
             finished=self.finished,
             user_attrs={key: decode_json(text) for key, text in self.user_attrs.items()},
             parent=self.parent,
+            heartbeat=self._last_seen() if self.state is TrialState.RUNNING else None,
+            output=self.output,
         )
         if self.state.is_finished():
             self.frozen = record
@@ -186,19 +194,26 @@ class MemoryStorage(BaseStorage):
         value: float | None = None,
         error: str | None = None,
         interrupted: bool = False,
+        output: str | None = None,
     ) -> float:
         if not TrialState(state).is_finished():
             raise ConfigError("state", state, "a finished state")
         with self._lock:
             row = self._running(trial_id)
+            row.output = output
             row.state, row.value, row.error = TrialState(state), clean_value(value), error
             row.interrupted, row.finished = interrupted, time.time()
             return row.finished
 
-    def fail_running_trials(self, study_id: int, error: str) -> list[FrozenTrial]:
+    def fail_running_trials(
+        self, study_id: int, error: str, *, stale_before: float | None = None
+    ) -> list[FrozenTrial]:
+        cut = math.inf if stale_before is None else stale_before
         with self._lock:
             running = [
-                row for row in self._study(study_id).trials if row.state is TrialState.RUNNING
+                row
+                for row in self._study(study_id).trials
+                if row.state is TrialState.RUNNING and row._last_seen() < cut
             ]
             now = time.time()
             for row in running:
@@ -209,6 +224,13 @@ class MemoryStorage(BaseStorage):
                     now,
                 )
             return [row.freeze() for row in running]
+
+    def heartbeat(self, trial_ids: Iterable[int], now: float) -> None:
+        with self._lock:
+            for trial_id in trial_ids:
+                row = self._trials.get(trial_id)
+                if row is not None and row.state is TrialState.RUNNING:
+                    row.heartbeat = float(now)
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         with self._lock:

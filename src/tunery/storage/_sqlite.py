@@ -8,10 +8,12 @@ Why it does not say "database is locked":
 - a busy timeout (30 s by default) makes a second process (the panda control CLI adding an event)
   wait for that lock instead of failing.
 
-One writer: the process that runs a study holds an advisory lock (``flock``) on a file beside the
-database, ``<db>-study<id>.lock``. The kernel drops it when the process ends, even by SIGKILL, so a
-crashed writer never blocks the study; a second live process trying to run the same study gets a
-``StorageError`` instead of failing the first one's running trials.
+One writer: the process that runs a study holds an advisory lock (``flock``) on a file in a hidden
+folder beside the database, ``.<db name>.locks/study<id>.lock`` (``_lock.py``), so that nothing but
+the database and its ``-wal`` and ``-shm`` files is in the user's way. The kernel drops the lock
+when the process ends, even by SIGKILL, so a crashed writer never blocks the study; a second live
+process trying to run the same study gets a ``StorageError`` instead of failing the first one's
+running trials. The schema and its migrations live in ``_schema.py``.
 
 Durability: with ``synchronous=NORMAL`` (the default) a committed trial survives the process being
 killed (SIGKILL, OOM, Ctrl-C); ``durable=True`` (URL ``?durable=1``) selects ``synchronous=FULL``,
@@ -26,7 +28,6 @@ twice).
 from __future__ import annotations
 
 import math
-import os
 import sqlite3
 import threading
 import time
@@ -37,11 +38,6 @@ from pathlib import Path
 from typing import Any
 
 from tunery._exceptions import ConfigError, StorageError
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks, so no guard against a second writer
-    fcntl = None  # type: ignore[assignment]
 from tunery.records import (
     Curve,
     Event,
@@ -62,83 +58,15 @@ from tunery.storage._base import (
     check_open_args,
     not_running,
 )
+from tunery.storage._lock import lock_study, unlock
+from tunery.storage._schema import SCHEMA_VERSION, check_schema
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage"]
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-BEGIN IMMEDIATE;
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-INSERT INTO schema_version SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM schema_version);
-CREATE TABLE IF NOT EXISTS studies (
-    study_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL UNIQUE,
-    direction TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    metric TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rounds (
-    study_id INTEGER NOT NULL,
-    idx INTEGER NOT NULL,
-    space TEXT NOT NULL,
-    box TEXT,
-    sampler TEXT NOT NULL,
-    created REAL NOT NULL,
-    PRIMARY KEY (study_id, idx)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS trials (
-    trial_id INTEGER PRIMARY KEY,
-    study_id INTEGER NOT NULL,
-    number INTEGER NOT NULL,
-    sample_id INTEGER,
-    round INTEGER NOT NULL,
-    params TEXT NOT NULL,
-    state INTEGER NOT NULL,
-    value REAL,
-    error TEXT,
-    interrupted INTEGER NOT NULL DEFAULT 0,
-    started REAL NOT NULL,
-    finished REAL,
-    parent_number INTEGER,
-    parent_epoch INTEGER,
-    UNIQUE (study_id, number)
-);
-CREATE TABLE IF NOT EXISTS curves (
-    trial_id INTEGER NOT NULL,
-    epoch INTEGER NOT NULL,
-    metrics TEXT NOT NULL,
-    PRIMARY KEY (trial_id, epoch)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS user_attrs (
-    trial_id INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (trial_id, key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS checkpoints (
-    trial_id INTEGER NOT NULL,
-    epoch INTEGER NOT NULL,
-    blob BLOB NOT NULL,
-    PRIMARY KEY (trial_id, epoch)
-);
-CREATE TABLE IF NOT EXISTS events (
-    event_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    study_id INTEGER NOT NULL,
-    trial_number INTEGER,
-    kind TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    created REAL NOT NULL,
-    applied REAL
-);
-CREATE INDEX IF NOT EXISTS events_by_study ON events (study_id, applied);
-COMMIT;
-"""
-
 _TRIAL_COLUMNS = (
     "t.trial_id, t.number, t.sample_id, t.round, t.params, t.state, t.value, t.error, "
-    "t.interrupted, t.started, t.finished, t.parent_number, t.parent_epoch"
+    "t.interrupted, t.started, t.finished, t.parent_number, t.parent_epoch, "
+    "CASE WHEN t.state = 0 THEN COALESCE(t.heartbeat, t.started) END, t.output"
 )
 _RUNNING = int(TrialState.RUNNING)
 _COMPLETE = int(TrialState.COMPLETE)
@@ -199,27 +127,10 @@ class SqliteStorage(BaseStorage):
             # to 64 MB at most after a checkpoint) it is one.
             con.execute("PRAGMA wal_autocheckpoint=10000")
             con.execute("PRAGMA journal_size_limit=67108864")
-            self._check_schema(con)
+            check_schema(con, self.path)
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"{self.path}: cannot be opened as a tunery store ({exc})") from exc
         return con
-
-    def _check_schema(self, con: sqlite3.Connection) -> None:
-        tables = {
-            row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        if tables and "schema_version" not in tables:
-            raise StorageError(
-                f"{self.path}: is an SQLite file of another program, not a tunery store"
-            )
-        if "schema_version" not in tables or not {"studies", "trials", "events"} <= tables:
-            con.executescript(_SCHEMA)
-        (version,) = con.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"{self.path}: written by a newer tunery (schema version {version}); "
-                f"this tunery reads version {SCHEMA_VERSION}. Upgrade tunery."
-            )
 
     def close(self) -> None:
         with self._lock:
@@ -236,23 +147,15 @@ class SqliteStorage(BaseStorage):
 
     def _release_claims(self) -> None:
         for descriptor in self._claims.values():
-            os.close(descriptor)  # closing the descriptor drops its flock
+            unlock(descriptor)
         self._claims.clear()
 
     def claim_study(self, study_id: int) -> None:
-        if fcntl is None or study_id in self._claims:
+        if study_id in self._claims:
             return
-        lock_path = f"{self.path}-study{study_id}.lock"
-        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(descriptor)
-            raise StorageError(
-                f"{self.path}: another process is running study id {study_id} (it holds "
-                f"{lock_path}). One process runs a study; use workers=N for parallel trials."
-            ) from None
-        self._claims[study_id] = descriptor
+        descriptor = lock_study(self.path, study_id)
+        if descriptor is not None:
+            self._claims[study_id] = descriptor
 
     # -- transactions --------------------------------------------------------------------------
 
@@ -417,6 +320,7 @@ class SqliteStorage(BaseStorage):
             state=TrialState.RUNNING,
             started=now,
             parent=parent,
+            heartbeat=now,  # no beat yet: the start is the last sign of life
         )
 
     def _raise_not_running(self, con: sqlite3.Connection, trial_id: int) -> None:
@@ -431,27 +335,41 @@ class SqliteStorage(BaseStorage):
         value: float | None = None,
         error: str | None = None,
         interrupted: bool = False,
+        output: str | None = None,
     ) -> float:
         if not TrialState(state).is_finished():
             raise ConfigError("state", state, "a finished state")
         now = time.time()
         with self._write() as con:
             updated = con.execute(
-                "UPDATE trials SET state = ?, value = ?, error = ?, interrupted = ?, finished = ? "
-                "WHERE trial_id = ? AND state = ?",
-                (int(state), clean_value(value), error, int(interrupted), now, trial_id, _RUNNING),
+                "UPDATE trials SET state = ?, value = ?, error = ?, interrupted = ?, finished = ?, "
+                "output = ? WHERE trial_id = ? AND state = ?",
+                (
+                    int(state),
+                    clean_value(value),
+                    error,
+                    int(interrupted),
+                    now,
+                    output,
+                    trial_id,
+                    _RUNNING,
+                ),
             ).rowcount
             if not updated:
                 self._raise_not_running(con, trial_id)
         return now
 
-    def fail_running_trials(self, study_id: int, error: str) -> list[FrozenTrial]:
+    def fail_running_trials(
+        self, study_id: int, error: str, *, stale_before: float | None = None
+    ) -> list[FrozenTrial]:
+        cut = math.inf if stale_before is None else stale_before
         with self._write() as con:
             ids = [
                 row[0]
                 for row in con.execute(
-                    "SELECT trial_id FROM trials WHERE study_id = ? AND state = ?",
-                    (study_id, _RUNNING),
+                    "SELECT trial_id FROM trials WHERE study_id = ? AND state = ? "
+                    "AND COALESCE(heartbeat, started) < ?",
+                    (study_id, _RUNNING, cut),
                 )
             ]
             con.executemany(
@@ -460,6 +378,15 @@ class SqliteStorage(BaseStorage):
                 [(int(TrialState.FAILED), error, time.time(), trial_id) for trial_id in ids],
             )
         return [self.get_trial(trial_id) for trial_id in ids]
+
+    def heartbeat(self, trial_ids: Iterable[int], now: float) -> None:
+        rows = [(float(now), trial_id, _RUNNING) for trial_id in trial_ids]
+        if not rows:
+            return
+        with self._write() as con:
+            con.executemany(
+                "UPDATE trials SET heartbeat = ? WHERE trial_id = ? AND state = ?", rows
+            )
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         records = self._load_trials("t.trial_id = ?", (trial_id,))
@@ -691,6 +618,8 @@ def _record(row: tuple[Any, ...], curve: Curve, user_attrs: dict[str, Any]) -> F
         finished,
         parent_number,
         parent_epoch,
+        heartbeat,
+        output,
     ) = row
     return FrozenTrial(
         number=number,
@@ -707,4 +636,6 @@ def _record(row: tuple[Any, ...], curve: Curve, user_attrs: dict[str, Any]) -> F
         finished=finished,
         user_attrs=user_attrs,
         parent=None if parent_number is None else (parent_number, parent_epoch),
+        heartbeat=heartbeat,
+        output=output,
     )

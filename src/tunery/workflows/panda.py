@@ -705,7 +705,7 @@ class Panda:
         ``control(panda)``, if given, is called before every boundary. If anything stops the run
         (Ctrl-C, an exception), the branch is recorded interrupted and the exception propagates.
         """
-        with self:
+        with self, self.study.beating():  # a paused branch is alive: keep its heartbeat fresh
             while not self.done:
                 if control is not None:
                     control(self)

@@ -17,6 +17,20 @@ their draws are re-queued first, with the same params. Draws are a pure function
 ``(study seed, round, sample_id)``, so the resumed study samples exactly what the uninterrupted one
 would have.
 
+Heartbeats: the store keeps a ``heartbeat`` time per RUNNING trial, refreshed by its reports,
+checkpoints and user attributes (at most once per beat interval, a tenth of ``heartbeat_timeout``)
+and, while ``caviar`` (or ``panda``) runs it, by a background thread every beat interval, however
+long its epochs. A RUNNING trial whose heartbeat is older than ``heartbeat_timeout`` (10 minutes by
+default) is stale: nothing runs it any more, e.g. a notebook cell interrupted between ``ask`` and
+``tell``. The process running the study takes stale trials back (FAILED and interrupted, their draws
+re-queued, exactly as a crash's) at the start of ``caviar`` and at ``ask`` (looked for at most once
+per beat interval). It beats the trials its executors hold just before, so it never takes back one
+of its own running trials. Another process takes back every RUNNING trial once it can claim the
+study, which it can only when the old writer has died. A late ``tell`` of a trial taken back stores
+nothing (the draw is re-run instead), warns, and returns the stored record, which does not count.
+The heartbeat says that the process runs the trial, not that the trial progresses: an objective
+stuck forever in a live pool keeps beating.
+
 Rounds: round 1 holds the space the study started with. ``study.zoom()`` adds a round narrowed
 around the best COMPLETE trials of ALL rounds so far (every trial is a measurement of the same
 objective; trials whose params fall outside the base space are left out). Passing a different space
@@ -26,29 +40,40 @@ study mid-way; zooms after it are computed relative to it.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
+import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from os import PathLike
 from typing import Any
 
-import numpy as np
-
 from tunery._exceptions import ConfigError, TuneryWarning
-from tunery._validation import ANY_REAL, check_int, check_scalar
+from tunery._validation import POSITIVE, check_int, check_scalar
 from tunery.pruners import Pruner
-from tunery.records import (
-    RoundRecord,
-    check_direction,
-    clean_value,
-)
+from tunery.records import check_direction, clean_value
 from tunery.run import default_workers, execute
-from tunery.samplers import Sampler, make_sampler, sample_params
-from tunery.space import Box, Space, space_from_dict, space_to_dict, validate_space, zoom
+from tunery.run._heartbeat import Beater
+from tunery.samplers import Sampler, sample_params
+from tunery.space import Box, Space, space_to_dict, validate_space, zoom
 from tunery.storage import BaseStorage, FrozenTrial, StudySummary, TrialState, get_storage
+from tunery.study._helpers import (
+    Round,
+    _bound,
+    _check_params,
+    _check_parent,
+    _check_pruner,
+    _check_sampler,
+    _fits,
+    _Pending,
+    _resolve,
+    _round_targets,
+    _sampler_from_spec,
+    _sampler_spec,
+    _value,
+    round_seed,
+)
 from tunery.trial import Trial, TrialBackend
 
 __all__ = [
@@ -71,6 +96,14 @@ INTERRUPTED = (
     "interrupted: the process running the study stopped (crash, kill or Ctrl-C) before this trial "
     "finished; its draw is re-run"
 )
+STALE = (
+    "interrupted: stale, no heartbeat for longer than heartbeat_timeout (asked, then never told or "
+    "run by an executor); its draw is re-run"
+)
+DEFAULT_HEARTBEAT_TIMEOUT = 600.0
+"""Seconds without a heartbeat after which a RUNNING trial is stale: ten missed beats of one a
+minute, far above any pause of a live process (a slow disk, a busy machine), short enough that an
+abandoned notebook trial is re-queued within a coffee break."""
 
 
 class LocalBackend:
@@ -81,6 +114,7 @@ class LocalBackend:
 
     def report(self, trial: Trial, epoch: int, metrics: dict[str, float]) -> None:
         self._study.storage.report(trial.trial_id, epoch, metrics)
+        self._study._beat_for(trial)
 
     def should_prune(self, trial: Trial, epoch: int) -> bool:
         pruner = self._study.pruner
@@ -90,48 +124,14 @@ class LocalBackend:
 
     def checkpoint(self, trial: Trial, epoch: int, state: bytes) -> None:
         self._study.storage.save_checkpoint(trial.trial_id, epoch, state)
+        self._study._beat_for(trial)
 
     def restore(self, trial: Trial, epoch: int | None) -> bytes | None:
         return self._study.restore_checkpoint(trial, epoch)
 
     def set_user_attr(self, trial: Trial, key: str, value: Any) -> None:
         self._study.storage.set_trial_user_attr(trial.trial_id, key, value)
-
-
-@dataclass(frozen=True)
-class Round:
-    """One round of a study: its space, where it came from, and its sampler.
-
-    ``sampler`` is the sampler's name; ``sampler_spec`` its name and options as stored.
-    ``box`` is ``None`` for a space the user gave (round 1, or a space passed later); a zoomed round
-    has the ``Box`` it was cut from, in the unit coordinates of its base round's space.
-    """
-
-    index: int
-    space: Space
-    box: Box | None
-    sampler: str
-    created: float
-    sampler_spec: str = ""
-
-    @classmethod
-    def from_record(cls, record: RoundRecord) -> Round:
-        box = None if record.box is None else Box.from_dict(record.box)
-        name = _sampler_from_spec(record.sampler).name
-        space = space_from_dict(record.space)
-        return cls(record.index, space, box, name, record.created, record.sampler)
-
-    @property
-    def zoomed(self) -> bool:
-        return self.box is not None
-
-
-@dataclass
-class _Pending:
-    """A draw to run again: params of its interrupted runs, and their trial ids (newest first)."""
-
-    params: dict[str, Any]
-    resumes: list[int]
+        self._study._beat_for(trial)
 
 
 class Study:
@@ -145,6 +145,9 @@ class Study:
         metric: the metric the objective returns and pruners watch (default ``"val_accuracy"``).
         sampler: ``"random"``, ``"grid"``, ``"sobol"`` or a ``Sampler``; used for new rounds.
         pruner: an object with ``should_prune(study_trials, trial, epoch)``; ``None`` never prunes.
+        heartbeat_timeout: seconds without a heartbeat after which a RUNNING trial is stale and
+            taken back (see the module docstring); 600 by default.
+        clock: the time in Unix seconds, for heartbeats (``time.time``; tests pass a fake one).
 
     ``direction``, ``seed`` and ``metric`` are fixed when the study is created; reopening it with a
     different value raises ``ConfigError`` (leave them out to take the stored ones).
@@ -160,7 +163,10 @@ class Study:
         metric: str | None = None,
         sampler: str | Sampler = "random",
         pruner: Pruner | None = None,
+        heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.heartbeat_timeout = check_scalar("heartbeat_timeout", heartbeat_timeout, POSITIVE)
         self.storage = get_storage(storage)
         if direction is not None:
             check_direction(direction)
@@ -192,6 +198,13 @@ class Study:
         self._pending: dict[int, _Pending] = {}
         self._next_sample = 0
         self._live: dict[int, Trial] = {}
+        self._clock = clock
+        self._beat_seconds = self.heartbeat_timeout / 10
+        self._held: set[int] = set()  # ids of trials asked inside ``beating``: executors run them
+        self._holding = 0
+        self._beats: dict[int, float] = {}  # trial id -> the last heartbeat this process wrote
+        self._last_sweep = -math.inf
+        self._taken_back: dict[int, FrozenTrial] = {}  # number -> record of a stale trial
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -275,6 +288,7 @@ class Study:
         """
         with self._lock:
             self._prepare(space)
+            self._sweep(force=False)
             current = self._rounds[-1]
             resumes: Sequence[int] = ()
             if params is not None:
@@ -300,6 +314,8 @@ class Study:
                 self._next_sample += 1
             trial = Trial(record, self._backend, metric=self.metric, resumes=resumes)
             self._live[trial.number] = trial
+            if self._holding:
+                self._held.add(trial.trial_id)
             return trial
 
     def tell(
@@ -310,14 +326,20 @@ class Study:
         error: str | None = None,
         *,
         interrupted: bool = False,
+        output: str | None = None,
     ) -> FrozenTrial:
         """Finish a trial; it is committed to the store when this returns.
+
+        ``output`` is stored with it: the tail of what it printed (the process pool passes it).
 
         Without ``state``: a finite ``value`` is COMPLETE, NaN or inf DIVERGED. A PRUNED trial
         without ``value`` takes the last reported value of the study's metric. ``interrupted``
         marks a trial stopped from outside (Ctrl-C): FAILED, not counted, its draw re-queued.
         """
         with self._lock:
+            late = self._late_tell(trial)
+            if late is not None:
+                return late
             live = self._live_trial(trial)
             if interrupted and state not in (None, TrialState.FAILED):
                 raise ConfigError("state", state, "FAILED (or None) for an interrupted trial")
@@ -330,8 +352,10 @@ class Study:
                 value=final_value,
                 error=error,
                 interrupted=interrupted,
+                output=output,
             )
             del self._live[live.number]
+            self._forget(live.trial_id)
             live._close()
             if interrupted:
                 self._requeue(live.freeze(), live.resumes)
@@ -341,6 +365,7 @@ class Study:
                 error=error,
                 interrupted=interrupted,
                 finished=finished,
+                output=output,
             )
 
     # -- rounds ----------------------------------------------------------------------------------
@@ -428,6 +453,7 @@ class Study:
         hooks = _check_callbacks(callbacks)
         with self._lock:
             self._prepare(space)
+            self._sweep(force=True)
             stage = self._stage(len(targets))
 
         def on_finished(frozen: FrozenTrial) -> None:
@@ -435,17 +461,87 @@ class Study:
                 hook(self, frozen)
 
         for index in range(stage, len(targets)):
-            execute(
-                self,
-                objective,
-                target=targets[index],
-                workers=workers,
-                on_finished=on_finished,
-                live=live,
-            )
+            with self.beating():
+                execute(
+                    self,
+                    objective,
+                    target=targets[index],
+                    workers=workers,
+                    on_finished=on_finished,
+                    live=live,
+                )
             if index + 1 < len(targets):
                 self._zoom_if_possible(top=top, min_top=min_top, margin=margin)
         return self
+
+    # -- heartbeats ------------------------------------------------------------------------------
+
+    @contextmanager
+    def beating(self) -> Iterator[None]:
+        """Beat, from a background thread, the trials asked inside the block until they are told.
+
+        For code that runs trials itself (``caviar`` and ``panda`` use it): their heartbeats stay
+        fresh however long an epoch takes. Trials asked outside it beat only when they report.
+        """
+        with self._lock:
+            self._holding += 1
+            beater = Beater(self._beat_held, self._beat_seconds) if self._holding == 1 else None
+        if beater is not None:
+            beater.start()
+        try:
+            yield
+        finally:
+            if beater is not None:
+                beater.stop()
+            with self._lock:
+                self._holding -= 1
+
+    def _beat_held(self) -> None:
+        with self._lock:
+            held = list(self._held)
+        # Outside the study's lock: a slow store write must not hold up ask and tell.
+        self.storage.heartbeat(held, self._clock())
+
+    def _beat_for(self, trial: Trial) -> None:
+        """A report's beat, written at most once per beat interval (a clock read otherwise)."""
+        now = self._clock()
+        if now - self._beats.get(trial.trial_id, -math.inf) >= self._beat_seconds:
+            self._beats[trial.trial_id] = now
+            self.storage.heartbeat([trial.trial_id], now)
+
+    def _forget(self, trial_id: int) -> None:
+        self._held.discard(trial_id)
+        self._beats.pop(trial_id, None)
+
+    def _sweep(self, *, force: bool) -> None:
+        """Take back this process's stale trials: FAILED, interrupted, their draws re-queued."""
+        now = self._clock()
+        if not force and now - self._last_sweep < self._beat_seconds:
+            return
+        self._last_sweep = now
+        self.storage.heartbeat(self._held, now)  # what our executors run is alive, by definition
+        cut = now - self.heartbeat_timeout
+        for record in self.storage.fail_running_trials(self.study_id, STALE, stale_before=cut):
+            live = self._live.pop(record.number, None)
+            self._forget(record.trial_id)
+            if live is not None:
+                live._close()
+            self._taken_back[record.number] = record
+            self._requeue(record, () if live is None else live.resumes)
+
+    def _late_tell(self, trial: Trial | int) -> FrozenTrial | None:
+        """The stored record of a trial taken back as stale (with a warning), else ``None``."""
+        number = trial.number if isinstance(trial, Trial) else trial
+        record = self._taken_back.get(number) if isinstance(number, int) else None
+        if record is None or number in self._live:
+            return None
+        warnings.warn(
+            f"study {self.name!r}: trial {number} was taken back as stale (no heartbeat for "
+            f"{self.heartbeat_timeout:g} s) and its draw re-queued; this tell stores nothing",
+            TuneryWarning,
+            stacklevel=3,
+        )
+        return record
 
     def _zoom_if_possible(self, *, top: float | int, min_top: int, margin: float) -> None:
         """Zoom between caviar's rounds, or go on in the same round when it cannot.
@@ -572,69 +668,6 @@ def list_studies(
     return get_storage(storage).list_studies()
 
 
-# -- helpers ---------------------------------------------------------------------------------------
-
-
-def round_seed(seed: int, index: int) -> int:
-    """The sampler seed of round ``index``: the study seed for round 1, a derived one after it.
-
-    Without it every round would replay round 1's unit points, squeezed into the narrower box.
-    """
-    if index == 1:
-        return seed
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-
-
-def _round_targets(n_trials: Any, rounds: Any, trials_per_round: Any) -> list[int]:
-    """The cumulative number of finished trials at which each round of ``caviar`` ends."""
-    check_int("rounds", rounds, 1)
-    for field, value in (("n_trials", n_trials), ("trials_per_round", trials_per_round)):
-        if value is not None:
-            check_int(field, value, 1)
-    if n_trials is None:
-        if trials_per_round is None:
-            raise ConfigError("n_trials", None, "an int >= 1 (or trials_per_round)")
-        n_trials = rounds * trials_per_round
-    per_round = trials_per_round or n_trials // rounds
-    if per_round < 1:
-        raise ConfigError("n_trials", n_trials, f"at least one trial per round ({rounds} rounds)")
-    return [min(n_trials, per_round * (k + 1)) for k in range(rounds - 1)] + [n_trials]
-
-
-def _sampler_spec(sampler: Sampler) -> str:
-    """How a round stores its sampler: its name and options as JSON, so options survive a reload."""
-    return json.dumps(sampler.to_dict(), sort_keys=True)
-
-
-def _sampler_from_spec(spec: str) -> Sampler:
-    # Plain names come from stores written before options were kept.
-    if not spec.startswith("{"):
-        return make_sampler(spec)
-    return make_sampler(**json.loads(spec))
-
-
-def _check_sampler(sampler: Any) -> Sampler:
-    if isinstance(sampler, Sampler):
-        return sampler
-    if isinstance(sampler, str):
-        return make_sampler(sampler)
-    raise ConfigError("sampler", sampler, "a sampler name ('random', 'grid', 'sobol') or a Sampler")
-
-
-def _bound(pruner: Pruner | None, metric: str, direction: str) -> Pruner | None:
-    """A pruner that watches the study's metric and direction unless it was told otherwise."""
-    bind = getattr(pruner, "bind", None)
-    return pruner if bind is None else bind(metric=metric, direction=direction)
-
-
-def _check_pruner(pruner: Any) -> Pruner | None:
-    if pruner is not None and not callable(getattr(pruner, "should_prune", None)):
-        raise ConfigError(
-            "pruner", pruner, "None or an object with should_prune(trials, trial, epoch)"
-        )
-    return pruner  # type: ignore[no-any-return]
-
-
 def _check_callbacks(callbacks: Any) -> tuple[Callback, ...]:
     if not isinstance(callbacks, Iterable) or isinstance(callbacks, str):
         raise ConfigError("callbacks", callbacks, "a list of functions callback(study, trial)")
@@ -643,49 +676,3 @@ def _check_callbacks(callbacks: Any) -> tuple[Callback, ...]:
         if not callable(hook):
             raise ConfigError("callbacks", hook, "functions callback(study, trial)")
     return hooks
-
-
-def _check_params(params: Any) -> dict[str, Any]:
-    if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
-        raise ConfigError("params", params, "a mapping of parameter names to values")
-    return dict(params)
-
-
-def _check_parent(parent: Any) -> tuple[int, int] | None:
-    if parent is None:
-        return None
-    if (
-        not isinstance(parent, tuple)
-        or len(parent) != 2
-        or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in parent)
-    ):
-        raise ConfigError("parent", parent, "None or (trial number, epoch), both ints >= 0")
-    return (parent[0], parent[1])
-
-
-def _resolve(trial: Trial, value: Any, state: Any) -> tuple[TrialState, float | None]:
-    """The state and value to store, from what ``tell`` was given."""
-    number = None if value is None else check_scalar("value", value, ANY_REAL)
-    if state is None:
-        if number is None:
-            raise ConfigError("value", value, "a number (or a state such as TrialState.FAILED)")
-        return (TrialState.COMPLETE if math.isfinite(number) else TrialState.DIVERGED), number
-    if state not in set(TrialState) or not TrialState(state).is_finished():
-        raise ConfigError(
-            "state", state, "a finished TrialState (COMPLETE, PRUNED, FAILED, DIVERGED)"
-        )
-    final = TrialState(state)
-    if final is TrialState.COMPLETE and (number is None or not math.isfinite(number)):
-        raise ConfigError("value", value, "a finite number for a COMPLETE trial")
-    if final is TrialState.PRUNED and number is None:
-        number = trial.last()
-    return final, number
-
-
-def _value(trial: FrozenTrial) -> float:
-    # COMPLETE trials always have a finite value (tell checks it).
-    return float(trial.value if trial.value is not None else math.nan)
-
-
-def _fits(space: Space, params: Mapping[str, Any]) -> bool:
-    return set(params) == set(space) and all(space[n].contains(v) for n, v in params.items())
