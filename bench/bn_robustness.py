@@ -48,7 +48,7 @@ from accuracy import PHOTOS, command_line, machine, one_thread
 
 from tunery.config import TuneConfig, config_from_dict
 from tunery.data import DIGITS
-from tunery.storage import FrozenTrial, TrialState
+from tunery.records import FrozenTrial, TrialState
 from tunery.workflows.objective import run_study
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from tunery import ConfigError, Pruned
 from tunery.pruners import ASHAPruner, MedianPruner, make_pruner
+from tunery.records import FrozenTrial, TrialState
 from tunery.space import Float
-from tunery.storage import FrozenTrial, TrialState
 from tunery.study import Study, Trial
 
 METRIC = "val_accuracy"

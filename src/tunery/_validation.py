@@ -16,12 +16,23 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
 from tunery._exceptions import ConfigError
 
-__all__ = ["ANY_REAL", "FRACTION", "KEEP_PROB", "POSITIVE", "Interval", "check_int", "check_scalar"]
+__all__ = [
+    "ANY_REAL",
+    "FRACTION",
+    "KEEP_PROB",
+    "POSITIVE",
+    "Interval",
+    "check_int",
+    "check_scalar",
+    "under",
+]
 
 Closed = Literal["both", "left", "right", "neither"]
 
@@ -101,6 +112,19 @@ def check_scalar(field: str, value: object, rule: Interval) -> float:
 def check_int(field: str, value: object, low: int | None = None, high: int | None = None) -> int:
     """``value`` as an int in ``[low, high]`` (bools refused), else ConfigError."""
     return int(check_scalar(field, value, Interval(int, low, high)))
+
+
+@contextmanager
+def under(where: str) -> Iterator[None]:
+    """Re-raise a ConfigError of a lower-level check under the caller's field path ``where``.
+
+    The function that checks a value names its own argument; the config reader, or the command
+    line, knows where the value came from (``data.normalize``, ``--lr``).
+    """
+    try:
+        yield
+    except ConfigError as error:
+        raise ConfigError(where, error.value, error.expected) from None
 
 
 def _show(bound: float) -> str:

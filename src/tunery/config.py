@@ -73,14 +73,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from tunery._exceptions import ConfigError
-from tunery._validation import FRACTION, KEEP_PROB, POSITIVE, Interval, check_int, check_scalar
+from tunery._validation import (
+    FRACTION,
+    KEEP_PROB,
+    POSITIVE,
+    Interval,
+    check_int,
+    check_scalar,
+    under,
+)
 from tunery.data import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION, DIGITS, parse_classes
 from tunery.data._normalize import NormalizeKind, check_normalize
 from tunery.data._splits import check_fractions
@@ -230,18 +237,9 @@ def _options(value: Any, where: str) -> dict[str, Any]:
 def _storage(value: Any, where: str) -> str:
     """A store URL, checked without opening it (reading a config must create no file)."""
     url = _text(value, where)
-    with _under(where):
+    with under(where):
         parse_storage_url(url)
     return url
-
-
-@contextmanager
-def _under(where: str) -> Iterator[None]:
-    """Re-raise a ConfigError of a lower-level check under the config's field path ``where``."""
-    try:
-        yield
-    except ConfigError as error:
-        raise ConfigError(where, error.value, error.expected) from None
 
 
 def _check_fields(section: object, name: str, checks: Mapping[str, Check]) -> None:
@@ -305,11 +303,11 @@ class DataSection:
         if isinstance(classes, list | tuple):  # a TOML list: keep the text form
             object.__setattr__(self, "classes", ",".join(str(c) for c in classes))
         _check_fields(self, "data", _DATA_CHECKS)
-        with _under("data.classes"):
+        with under("data.classes"):
             parse_classes(self.classes)
-        with _under("data.normalize"):
+        with under("data.normalize"):
             check_normalize(self.normalize)
-        with _under("data.val_fraction + data.test_fraction"):
+        with under("data.val_fraction + data.test_fraction"):
             check_fractions(self.val_fraction, self.test_fraction)
 
 
@@ -456,9 +454,9 @@ _RUN_CHECKS: dict[str, Check] = {
 
 def _check_pruner(name: str | None, options: Mapping[str, Any]) -> None:
     """The pruner's own rules (``tunery.pruners.make_pruner``), named by our fields."""
-    with _under("run.pruner"):
+    with under("run.pruner"):
         make_pruner(name)
-    with _under("run.pruner_options"):
+    with under("run.pruner_options"):
         make_pruner(name, **options)
 
 
@@ -487,7 +485,7 @@ class TuneConfig:
         if (
             self.run.pruner == "asha"
         ):  # its last rung must fit in the epochs (see make_config_pruner)
-            with _under("run.pruner_options"):
+            with under("run.pruner_options"):
                 make_pruner("asha", **{"max_epochs": self.epochs, **self.run.pruner_options})
 
     @property
@@ -553,7 +551,7 @@ def _check_searched(model: ModelSection, name: str, distribution: Distribution) 
     if name in DATA_SEARCHABLE:
         return  # checked with the data section (_check_data_searched)
     for end, value in _endpoints(distribution):
-        with _under(f"space.{name}.{end}"):
+        with under(f"space.{name}.{end}"):
             trial_model(model, {name: value})
 
 
@@ -567,7 +565,7 @@ def _check_data_searched(data: DataSection, space: Space) -> None:
         if isinstance(distribution, Float):
             raise ConfigError(f"space.{name}", distribution.to_dict(), "integer bounds or choices")
         for end, value in _endpoints(distribution):
-            with _under(f"space.{name}.{end}"):
+            with under(f"space.{name}.{end}"):
                 trial_data(data, {name: value})
 
 

@@ -23,7 +23,8 @@ from rich.console import Console
 from tunery.cli import main
 from tunery.cli._panda import _View, parse_assignments
 from tunery.config import load_config
-from tunery.storage import Event, FrozenTrial, SqliteStorage, TrialState
+from tunery.records import Event, FrozenTrial, TrialState
+from tunery.storage import SqliteStorage
 from tunery.study import Study
 from tunery.workflows.objective import build_trainer
 from tunery.workflows.panda import BRANCH_ATTR, babysit, branch_events

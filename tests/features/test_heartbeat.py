@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tunery import TuneryWarning
+from tunery.records import FrozenTrial, TrialState
 from tunery.space import Float, Space
-from tunery.storage import FrozenTrial, TrialState
 from tunery.study import STALE, Study, Trial
 
 SPACE: Space = {"x": Float(0.0, 1.0)}

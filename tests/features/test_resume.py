@@ -16,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tunery import StorageError
+from tunery.records import FrozenTrial
 from tunery.space import Choice, Float, Int, Space
-from tunery.storage import FrozenTrial, MemoryStorage, SqliteStorage
+from tunery.storage import MemoryStorage, SqliteStorage
 from tunery.study import INTERRUPTED, Study, Trial, TrialState
 
 SPACE: Space = {

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from tests.strategies import float_dists, one_minus_log_floats
 from tunery import ConfigError, Study
+from tunery.records import TrialState
 from tunery.report import (
     MIN_IMPORTANCE_TRIALS,
     StudySnapshot,
@@ -37,7 +38,6 @@ from tunery.report import (
 )
 from tunery.report._plots import axis_limits, one_minus_log_ticks
 from tunery.space import Box, Choice, Distribution, Float, Int
-from tunery.storage import TrialState
 from tunery.study import Round
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

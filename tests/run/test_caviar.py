@@ -24,11 +24,12 @@ from rich.console import Console
 
 from tunery import ConfigError, Diverged, Pruned, TuneryError
 from tunery.pruners import ASHAPruner, MedianPruner
+from tunery.records import FrozenTrial, TrialState
 from tunery.run import caviar
 from tunery.run._live import LiveView, live_enabled
 from tunery.run.caviar import THREAD_VARIABLES, run_pool
 from tunery.space import Float, Space
-from tunery.storage import FrozenTrial, SqliteStorage, TrialState
+from tunery.storage import SqliteStorage
 from tunery.study import Study, Trial
 
 SPACE: Space = {"x": Float(0.0, 1.0)}

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tunery import ConfigError, StorageError
-from tunery.storage import BaseStorage, MemoryStorage, SqliteStorage, TrialState
+from tunery.records import TrialState
+from tunery.storage import BaseStorage, MemoryStorage, SqliteStorage
 
 FINISHED = [state for state in TrialState if state.is_finished()]
 

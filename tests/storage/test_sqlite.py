@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tunery import StorageError
-from tunery.storage import SCHEMA_VERSION, SqliteStorage, TrialState
+from tunery.records import TrialState
+from tunery.storage import SCHEMA_VERSION, SqliteStorage
 
 
 def pragma(store: SqliteStorage, name: str) -> object:

@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 
 from tests.strategies import spaces
 from tunery import ConfigError, Diverged, Pruned, StorageError
+from tunery.records import FrozenTrial
 from tunery.report import export_csv, to_dataframe
 from tunery.samplers import make_sampler, sample_params
 from tunery.space import Choice, Float, Int, Space
-from tunery.storage import BaseStorage, FrozenTrial, MemoryStorage, SqliteStorage
+from tunery.storage import BaseStorage, MemoryStorage, SqliteStorage
 from tunery.study import Study, Trial, TrialState, list_studies, load_study, round_seed
 
 SPACE: Space = {

@@ -14,7 +14,7 @@ from tunery import ConfigError
 from tunery.config import TuneConfig, config_from_dict
 from tunery.data import Dataset
 from tunery.nn.train import Trainer
-from tunery.storage import FrozenTrial
+from tunery.records import FrozenTrial
 from tunery.study import Study, TrialState
 from tunery.workflows.objective import (
     TEST_ACCURACY,

@@ -10,6 +10,15 @@ from rich.console import Console
 REPORT_DIR = Path("tunery-report")
 """Where `tunery tune` and `tunery report` write a study's report: REPORT_DIR/<study>/."""
 
+TOP_OPTION = click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many of the best trials to list.",
+)
+"""``--top N`` of ``tunery report`` and ``tunery show``."""
+
 console = Console()
 console_err = Console(stderr=True)
 

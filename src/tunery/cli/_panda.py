@@ -28,7 +28,8 @@ from tunery._exceptions import ConfigError
 from tunery.cli._app import app, console, console_err
 from tunery.config import DEFAULT_STORAGE, SEARCHABLE, TuneConfig, load_config, trial_data
 from tunery.nn.train import EpochMetrics
-from tunery.storage import Event, get_storage
+from tunery.records import Event
+from tunery.storage import get_storage
 from tunery.study import Study, load_study
 from tunery.workflows.objective import check_resizable, load_config_dataset, trial_settings
 from tunery.workflows.panda import (

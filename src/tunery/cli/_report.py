@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from tunery.cli._app import REPORT_DIR, app, console
+from tunery.cli._app import REPORT_DIR, TOP_OPTION, app, console
 from tunery.config import DEFAULT_STORAGE
 from tunery.storage import get_storage
 from tunery.study import load_study
@@ -36,13 +36,7 @@ _IN_MEMORY = ("sqlite:///:memory:",)
     type=click.Path(file_okay=False, path_type=Path),
     help=f"Folder to write the report into [default: {REPORT_DIR}/STUDY].",
 )
-@click.option(
-    "--top",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="How many of the best trials to list.",
-)
+@TOP_OPTION
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of the importance forest."
 )

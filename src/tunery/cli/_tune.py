@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from tunery._exceptions import ConfigError
-from tunery.cli._app import REPORT_DIR, app, console, console_err
+from tunery.cli._app import REPORT_DIR, TOP_OPTION, app, console, console_err
 from tunery.config import DEFAULT_STORAGE, SAMPLERS, TuneConfig, default_config, load_config
 from tunery.pruners import PRUNERS
+from tunery.records import FrozenTrial, TrialState
 from tunery.run import OUTPUT_LIMIT
 from tunery.space import Choice, Distribution, Float, Int
-from tunery.storage import FrozenTrial, TrialState, get_storage
+from tunery.storage import get_storage
 from tunery.study import DEFAULT_HEARTBEAT_TIMEOUT, Round, Study, load_study
 from tunery.workflows.objective import TEST_ACCURACY, TrainerObjective, open_study, run_study
 
@@ -256,13 +257,7 @@ def ls(storage: str) -> None:
 @app.command()
 @click.argument("study_name", metavar="STUDY")
 @click.option("--trial", "trial_number", type=int, help="Show this trial instead of the study.")
-@click.option(
-    "--top",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="How many of the best trials to list.",
-)
+@TOP_OPTION
 @click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
 def show(study_name: str, trial_number: int | None, top: int, storage: str) -> None:
     """Show a study (its rounds with their boxes, the best trials) or one of its trials.
@@ -386,26 +381,23 @@ def _show_lineage(study: Study, trials: Sequence[FrozenTrial]) -> None:
 # ---------------------------------------------------------------------------------------- export
 
 
+def _optional_path(flag: str, name: str, rows: str, default: str) -> Callable[[Any], Any]:
+    """``--flag [PATH]``: given alone, the flag writes to its default path."""
+    return click.option(
+        flag,
+        name,
+        is_flag=False,
+        flag_value="",
+        metavar="[PATH]",
+        type=click.Path(dir_okay=False),
+        help=f"Write {rows} to PATH [default PATH: {default}].",
+    )
+
+
 @app.command()
 @click.argument("study_name", metavar="STUDY")
-@click.option(
-    "--csv",
-    "csv_path",
-    is_flag=False,
-    flag_value="",
-    metavar="[PATH]",
-    type=click.Path(dir_okay=False),
-    help="Write one row per trial to PATH [default PATH: STUDY.csv].",
-)
-@click.option(
-    "--curves",
-    "curves_path",
-    is_flag=False,
-    flag_value="",
-    metavar="[PATH]",
-    type=click.Path(dir_okay=False),
-    help="Write one row per trial and epoch to PATH [default PATH: STUDY-curves.csv].",
-)
+@_optional_path("--csv", "csv_path", "one row per trial", "STUDY.csv")
+@_optional_path("--curves", "curves_path", "one row per trial and epoch", "STUDY-curves.csv")
 @click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
 def export(study_name: str, csv_path: str | None, curves_path: str | None, storage: str) -> None:
     """Export a study's trials (--csv) and their per-epoch curves (--curves) as CSV files.

@@ -24,8 +24,8 @@ from typing import Any, Literal, Protocol
 
 from tunery._exceptions import ConfigError
 from tunery._validation import check_int
+from tunery.records import FrozenTrial, TrialState
 from tunery.space import Choice, Distribution, Float, Int
-from tunery.storage import FrozenTrial, TrialState
 from tunery.study import Round
 
 __all__ = [

@@ -21,10 +21,10 @@ from os import PathLike
 from pathlib import Path
 
 from tunery._exceptions import ConfigError
+from tunery.records import FrozenTrial
 from tunery.report._data import StudyLike, format_value
 from tunery.report._report import ReportData, report_data
 from tunery.report._rounds import RoundRanges
-from tunery.storage import FrozenTrial
 
 __all__ = ["write_report"]
 

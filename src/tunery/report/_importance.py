@@ -8,6 +8,7 @@ import numpy as np
 
 from tunery._exceptions import ConfigError
 from tunery._validation import check_int
+from tunery.records import FrozenTrial, TrialState
 from tunery.report._data import (
     MIN_IMPORTANCE_TRIALS,
     StudyLike,
@@ -16,7 +17,6 @@ from tunery.report._data import (
     _finite_value,
 )
 from tunery.space import Distribution
-from tunery.storage import FrozenTrial, TrialState
 
 __all__ = [
     "Importance",

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from tunery.records import TrialState
 from tunery.report._data import CurveLine, CurvesData, ParamAxis, ParamPoints, format_value
 from tunery.report._importance import Importance
 from tunery.report._rounds import ZoomData
-from tunery.storage import TrialState
 
 __all__ = [
     "axis_limits",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tunery.records import FrozenTrial
 from tunery.report._data import (
     CurvesData,
     ParamPoints,
@@ -16,7 +17,6 @@ from tunery.report._data import (
 )
 from tunery.report._importance import Importance, importance
 from tunery.report._rounds import RoundRanges, ZoomData, round_ranges, zoom_data
-from tunery.storage import FrozenTrial
 
 __all__ = [
     "ReportData",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tunery._exceptions import ConfigError
+from tunery.records import TrialState
 from tunery.report._data import (
     ParamAxis,
     StudyLike,
@@ -17,7 +18,6 @@ from tunery.report._data import (
 )
 from tunery.report._importance import Importance
 from tunery.space import Choice, Distribution, Float, Int
-from tunery.storage import TrialState
 from tunery.study import Round
 
 __all__ = [

@@ -8,11 +8,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tunery.records import FrozenTrial
 from tunery.report._data import StudyLike, format_value
 from tunery.report._importance import Importance
 from tunery.report._report import ReportData, report_data
 from tunery.report._rounds import RoundRanges
-from tunery.storage import FrozenTrial
 
 __all__ = ["print_summary"]
 

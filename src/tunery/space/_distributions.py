@@ -106,8 +106,27 @@ class Distribution(ABC):
         return f"{type(self).__name__}(name={name!r})" if name else type(self).__name__
 
 
+class _Range(Distribution):
+    """A distribution between two bounds on a scale: its fields are checked once, here."""
+
+    low: Any
+    high: Any
+    scale: Any
+
+    def __post_init__(self) -> None:
+        low, high, scale = self._validate(self.low, self.high, self.scale, where=self._label())
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+        object.__setattr__(self, "scale", scale)
+
+    @staticmethod
+    @abstractmethod
+    def _validate(low: Any, high: Any, scale: Any, *, where: str) -> tuple[Any, Any, Any]:
+        """The fields, checked and converted; ``where`` prefixes error fields."""
+
+
 @dataclass(frozen=True)
-class Float(Distribution):
+class Float(_Range):
     """A real number in ``[low, high]`` on a linear, log or one-minus-log scale.
 
     - ``"linear"``: uniform in ``[low, high]``.
@@ -126,12 +145,6 @@ class Float(Distribution):
     high: float
     scale: FloatScale = "linear"
     name: str | None = field(default=None, kw_only=True, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        low, high, scale = self._validate(self.low, self.high, self.scale, where=self._label())
-        object.__setattr__(self, "low", low)
-        object.__setattr__(self, "high", high)
-        object.__setattr__(self, "scale", scale)
 
     @staticmethod
     def _validate(
@@ -203,7 +216,7 @@ class Float(Distribution):
 
 
 @dataclass(frozen=True)
-class Int(Distribution):
+class Int(_Range):
     """An integer in ``[low, high]`` (both included).
 
     - ``"linear"``: each integer equally likely; ``u`` is cut into ``high - low + 1`` equal bins.
@@ -217,12 +230,6 @@ class Int(Distribution):
     high: int
     scale: IntScale = "linear"
     name: str | None = field(default=None, kw_only=True, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        low, high, scale = self._validate(self.low, self.high, self.scale, where=self._label())
-        object.__setattr__(self, "low", low)
-        object.__setattr__(self, "high", high)
-        object.__setattr__(self, "scale", scale)
 
     @staticmethod
     def _validate(low: Any, high: Any, scale: Any, *, where: str) -> tuple[int, int, IntScale]:

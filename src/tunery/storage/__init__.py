@@ -7,6 +7,9 @@ URLs:
   (seconds to wait for another process's write lock);
 - ``"memory"``, ``":memory:"`` or ``"sqlite:///:memory:"``: a new, private in-memory store;
 - a ``pathlib.Path``: that SQLite file; a ``BaseStorage``: itself.
+
+The records a store keeps (``FrozenTrial``, ``TrialState``, ``Event``, ...) are in
+``tunery.records``, which every floor can read without importing a store.
 """
 
 from __future__ import annotations
@@ -17,14 +20,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from tunery._exceptions import ConfigError
-from tunery.records import (
-    Event,
-    FrozenTrial,
-    RoundRecord,
-    StudyInfo,
-    StudySummary,
-    TrialState,
-)
 from tunery.storage._base import BaseStorage
 from tunery.storage._memory import MemoryStorage
 from tunery.storage._sqlite import SCHEMA_VERSION, SqliteStorage
@@ -32,14 +27,8 @@ from tunery.storage._sqlite import SCHEMA_VERSION, SqliteStorage
 __all__ = [
     "SCHEMA_VERSION",
     "BaseStorage",
-    "Event",
-    "FrozenTrial",
     "MemoryStorage",
-    "RoundRecord",
     "SqliteStorage",
-    "StudyInfo",
-    "StudySummary",
-    "TrialState",
     "get_storage",
     "parse_storage_url",
 ]

@@ -52,12 +52,12 @@ from typing import Any
 from tunery._exceptions import ConfigError, TuneryWarning
 from tunery._validation import POSITIVE, check_int, check_scalar
 from tunery.pruners import Pruner
-from tunery.records import check_direction, clean_value
+from tunery.records import FrozenTrial, StudySummary, TrialState, check_direction, clean_value
 from tunery.run import default_workers, execute
 from tunery.run._heartbeat import Beater
 from tunery.samplers import Sampler, sample_params
 from tunery.space import Box, Space, space_to_dict, validate_space, zoom
-from tunery.storage import BaseStorage, FrozenTrial, StudySummary, TrialState, get_storage
+from tunery.storage import BaseStorage, get_storage
 from tunery.study._helpers import (
     Round,
     _bound,

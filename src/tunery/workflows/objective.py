@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from tunery._exceptions import ConfigError, Pruned
+from tunery._validation import under
 from tunery.config import DataSection, ModelSection, TuneConfig, trial_data, trial_model
 from tunery.data import Dataset, load_dataset, resizes_images
 from tunery.nn.model import MLP
@@ -295,7 +295,7 @@ def make_config_pruner(config: TuneConfig) -> MedianPruner | ASHAPruner | None:
     options = dict(config.run.pruner_options)
     if config.run.pruner == "asha":
         options.setdefault("max_epochs", config.epochs)
-    with _under("run.pruner_options"):
+    with under("run.pruner_options"):
         pruner = make_pruner(config.run.pruner, **options)
     if pruner is None:
         return None
@@ -342,11 +342,3 @@ def run_study(
         top=config.run.top,
         margin=config.run.margin,
     )
-
-
-@contextmanager
-def _under(where: str) -> Iterator[None]:
-    try:
-        yield
-    except ConfigError as error:
-        raise ConfigError(where, error.value, error.expected) from None

@@ -77,9 +77,8 @@ from tunery._exceptions import ConfigError, Diverged, StorageError
 from tunery.config import SEARCHABLE, ModelSection, TuneConfig, trial_data, trial_model
 from tunery.nn.optimizers import make_optimizer
 from tunery.nn.train import EpochMetrics, Trainer
-from tunery.records import Curve
+from tunery.records import Curve, Event, FrozenTrial, TrialState
 from tunery.space import Choice, Space
-from tunery.storage import Event, FrozenTrial, TrialState
 
 if TYPE_CHECKING:
     from tunery.data import Dataset
