@@ -1,0 +1,107 @@
+"""The tuning config: ``tune.toml`` read into validated, frozen objects before anything runs.
+
+::
+
+    [study]                      # which study, and what "better" means
+    name = "digits"              # default: the config file's name without .toml
+    direction = "maximize"       # default: "minimize" for the metric "loss", else "maximize"
+    metric = "val_accuracy"      # val_accuracy, train_accuracy or loss (the last epoch's)
+    seed = 0                     # seeds every draw of the samplers
+    storage = "sqlite:///tunery.db"   # relative to the working directory, as SQLite URLs are
+
+    [data]                       # what tunery.data.load_dataset gets
+    source = "digits"            # "digits", or a path: relative to the folder of the config file
+    classes = "0-5"              # optional: a range, a list "0,2,4", or a TOML list
+    normalize = "standardize"    # or "scale"
+    seed = 0                     # seeds the split
+    val_fraction = 0.15
+    test_fraction = 0.15
+    image_size = 64              # photos are resized to image_size² RGB
+
+    [model]                      # the FIXED parts of the trainer (every key optional)
+    layers = [64, 32]            # hidden layer sizes
+    batchnorm = true
+    activation = "relu"          # relu, tanh, sigmoid
+    optimizer = "adam"           # gd, momentum, rmsprop, adam
+    lr = 1e-3
+    beta = 0.9                   # β of momentum and RMSprop, β1 of Adam
+    beta2 = 0.999                # β2 of Adam
+    epsilon = 1e-8               # ε of RMSprop and Adam
+    batch_size = 64
+    l2 = 0.0                     # λ: the cost adds λ/(2m)·Σ‖W‖²
+    keep_prob = 1.0              # dropout keep probability (1: no dropout)
+    decay = "none"               # none, inverse_time, exponential, inverse_sqrt, step
+    decay_rate = 0.95            # optional: rate / rate / k / factor of that schedule
+    decay_every = 10             # optional: the step schedule's period in epochs
+    epochs = 20
+    backend = "numpy"            # or "torch" (the PyTorch twin, extra tunery[torch])
+    seed = 0                     # initial weights, mini-batch order and dropout masks
+
+    [space]                      # the SEARCHED settings: any of SEARCHABLE
+    lr = { low = 1e-4, high = 1, scale = "log" }
+    beta = { low = 0.9, high = 0.999, scale = "one_minus_log" }
+    units = { low = 10, high = 100, type = "int" }
+    batch_size = { choices = [32, 64, 128, 256] }
+    image_size = { choices = [16, 32, 64] }   # photos only: [data].image_size, searched
+
+    [run]                        # how the search runs (tunery tune's flags override these)
+    trials = 20                  # finished trials to reach, over all rounds
+    workers = 2                  # processes (default: the CPU cores this process may use)
+    rounds = 1                   # coarse to fine: zoom between rounds
+    sampler = "random"           # random, grid, sobol
+    pruner = "none"              # none, median or asha (tunery.pruners)
+    pruner_options = { warmup_epochs = 3 }   # optional: the pruner's keywords
+    epochs = 15                  # optional: overrides model.epochs
+    top = 0.1                    # zoom around the best 10% (an int: that many trials)
+    margin = 0.1                 # widen each box by 10% of its width on either side
+    checkpoint_every = 0         # save the trainer every N epochs (0: never)
+
+How the searched ``units`` and ``num_layers`` map onto ``[model].layers``: ``num_layers = n``
+keeps the first ``n`` sizes of ``layers`` (repeating its last size when ``n`` is larger), then
+``units = u`` makes every hidden layer ``u`` wide. So ``units`` alone resizes all hidden layers and
+keeps their count, ``num_layers`` alone changes the count and keeps the sizes, and both give
+``num_layers`` hidden layers of ``units`` each.
+
+Every rule broken raises :class:`tunery.ConfigError` naming the field's path (``run.trials``,
+``space.lr.low``), the value and the rule: an unknown section or key, a wrong type, a bad bound, a
+searched name that is no model setting, a setting the chosen optimizer ignores. Nothing is
+written or opened while a config is read.
+"""
+
+from __future__ import annotations
+
+from tunery.config._reading import DEFAULT_TOML, config_from_dict, default_config, load_config
+from tunery.config._sections import (
+    DATA_SEARCHABLE,
+    DEFAULT_STORAGE,
+    METRICS,
+    SAMPLERS,
+    SEARCHABLE,
+    SECTIONS,
+    DataSection,
+    ModelSection,
+    RunSection,
+    StudySection,
+)
+from tunery.config._whole import TuneConfig, hidden_layers, trial_data, trial_model
+
+__all__ = [
+    "DATA_SEARCHABLE",
+    "DEFAULT_STORAGE",
+    "DEFAULT_TOML",
+    "METRICS",
+    "SAMPLERS",
+    "SEARCHABLE",
+    "SECTIONS",
+    "DataSection",
+    "ModelSection",
+    "RunSection",
+    "StudySection",
+    "TuneConfig",
+    "config_from_dict",
+    "default_config",
+    "hidden_layers",
+    "load_config",
+    "trial_data",
+    "trial_model",
+]

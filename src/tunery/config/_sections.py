@@ -1,0 +1,381 @@
+"""A config's sections (``[study]``, ``[data]``, ``[model]``, ``[run]``) and their field checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from tunery._exceptions import ConfigError
+from tunery._validation import (
+    FRACTION,
+    KEEP_PROB,
+    POSITIVE,
+    Interval,
+    check_int,
+    check_scalar,
+    under,
+)
+from tunery.data import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION, DIGITS, parse_classes
+from tunery.data._normalize import NormalizeKind, check_normalize
+from tunery.data._splits import check_fractions
+from tunery.nn.model import Activation
+from tunery.nn.optimizers import OPTIMIZERS
+from tunery.nn.schedules import SCHEDULES, Schedule, make_schedule
+from tunery.nn.spec import BACKENDS, TrainSpec, renamed
+from tunery.pruners import make_pruner
+from tunery.run import default_workers
+from tunery.storage import parse_storage_url
+
+__all__ = [
+    "DATA_SEARCHABLE",
+    "DEFAULT_STORAGE",
+    "METRICS",
+    "SAMPLERS",
+    "SEARCHABLE",
+    "SECTIONS",
+    "DataSection",
+    "ModelSection",
+    "RunSection",
+    "StudySection",
+]
+
+DEFAULT_STORAGE = "sqlite:///tunery.db"
+SECTIONS = ("study", "data", "model", "space", "run")
+METRICS = ("val_accuracy", "train_accuracy", "loss")
+"""What the built-in objective can return: the last epoch's value of one of its reported metrics."""
+SAMPLERS = ("random", "grid", "sobol")
+
+_MINIMIZED = frozenset({"loss"})
+# The schedule option that ``decay_rate`` / ``decay_every`` set, per schedule.
+_DECAY_RATE = {"inverse_time": "rate", "exponential": "rate", "inverse_sqrt": "k", "step": "factor"}
+_DECAY_EVERY = {"step": "every"}
+_SCHEDULE_FIELDS = {
+    "rate": "decay_rate",
+    "k": "decay_rate",
+    "factor": "decay_rate",
+    "every": "decay_every",
+}
+_LAYER_KEYS = ("units", "num_layers")
+
+SEARCHABLE = (
+    "lr",
+    "beta",
+    "beta2",
+    "epsilon",
+    "units",
+    "num_layers",
+    "batch_size",
+    "l2",
+    "keep_prob",
+    "decay_rate",
+    "decay_every",
+    "optimizer",
+    "activation",
+    "batchnorm",
+    "decay",
+    "image_size",
+)
+"""The names ``[space]`` may search: the model's settings, ``units`` and ``num_layers``, and the
+data's ``image_size`` (see ``DATA_SEARCHABLE``)."""
+DATA_SEARCHABLE = ("image_size",)
+"""The searchable names that belong to ``[data]``: each value loads (and caches) its own dataset."""
+_REAL_SETTINGS = frozenset({"lr", "beta", "beta2", "epsilon", "l2", "keep_prob", "decay_rate"})
+
+
+# --------------------------------------------------------------------------------------------------
+# Field checks: (value, field path) -> the clean value, or ConfigError naming the path.
+
+Check = Callable[[Any, str], Any]
+_DECAY = Interval(float, 0, 1, closed="left")  # β of momentum, RMSprop and Adam
+_NON_NEGATIVE = Interval(float, 0)
+
+
+def _integer(minimum: int) -> Check:
+    def check(value: Any, where: str) -> int:
+        return check_int(where, value, minimum)
+
+    return check
+
+
+def _real(rule: Interval) -> Check:
+    def check(value: Any, where: str) -> float:
+        return check_scalar(where, value, rule)
+
+    return check
+
+
+def _one_of(options: tuple[str, ...]) -> Check:
+    def check(value: Any, where: str) -> str:
+        if value not in options:
+            raise ConfigError(where, value, "one of " + ", ".join(map(repr, options)))
+        return str(value)
+
+    return check
+
+
+def _boolean(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(where, value, "true or false")
+    return value
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(where, value, "a non-empty string")
+    return value
+
+
+def _optional(check: Check) -> Check:
+    def optional(value: Any, where: str) -> Any:
+        return None if value is None else check(value, where)
+
+    return optional
+
+
+def _widths(value: Any, where: str) -> tuple[int, ...]:
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise ConfigError(where, value, "a list of hidden layer sizes, e.g. [64, 32] ([] for none)")
+    return tuple(_integer(1)(size, f"{where}[{i}]") for i, size in enumerate(value))
+
+
+def _top(value: Any, where: str) -> float | int:
+    if isinstance(value, bool):
+        raise ConfigError(where, value, "a count of trials >= 1 (an int) or a fraction in (0, 1]")
+    if isinstance(value, int) and value >= 1:
+        return value
+    if isinstance(value, float) and 0.0 < value <= 1.0:
+        return value
+    raise ConfigError(where, value, "a count of trials >= 1 (an int) or a fraction in (0, 1]")
+
+
+def _options(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+        raise ConfigError(where, value, "a table of options, e.g. { warmup_epochs = 3 }")
+    return dict(value)
+
+
+def _storage(value: Any, where: str) -> str:
+    """A store URL, checked without opening it (reading a config must create no file)."""
+    url = _text(value, where)
+    with under(where):
+        parse_storage_url(url)
+    return url
+
+
+def _check_fields(section: object, name: str, checks: Mapping[str, Check]) -> None:
+    """Validate and normalize a frozen section's fields in place, naming ``{name}.{field}``."""
+    for key, check in checks.items():
+        object.__setattr__(section, key, check(getattr(section, key), f"{name}.{key}"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Sections
+
+
+@dataclass(frozen=True)
+class StudySection:
+    """``[study]``: the study's name and store, its metric and direction, the sampler's seed."""
+
+    name: str
+    direction: Literal["maximize", "minimize"] = None  # type: ignore[assignment]  # see below
+    metric: str = "val_accuracy"
+    seed: int = 0
+    storage: str = DEFAULT_STORAGE
+
+    def __post_init__(self) -> None:
+        # Left out, the direction follows the metric: a loss is minimized, an accuracy maximized.
+        wanted = "minimize" if self.metric in _MINIMIZED else "maximize"
+        given: Any = self.direction  # None until filled in here
+        if given is None:
+            object.__setattr__(self, "direction", wanted)
+        _check_fields(self, "study", _STUDY_CHECKS)
+        if self.direction != wanted:
+            raise ConfigError("study.direction", self.direction, f"{wanted!r} for {self.metric}")
+
+
+_STUDY_CHECKS: dict[str, Check] = {
+    "name": _text,
+    "direction": _one_of(("maximize", "minimize")),
+    "metric": _one_of(METRICS),
+    "seed": _integer(0),
+    "storage": _storage,
+}
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """``[data]``: the arguments of ``tunery.data.load_dataset``.
+
+    ``source`` is ``"digits"`` or a path; a relative path in a config file is resolved against
+    the file's folder when the config is read (``~`` is expanded).
+    """
+
+    source: str = DIGITS
+    classes: str | None = None
+    normalize: NormalizeKind = "standardize"
+    seed: int = 0
+    val_fraction: float = DEFAULT_VAL_FRACTION
+    test_fraction: float = DEFAULT_TEST_FRACTION
+    image_size: int = 64
+
+    def __post_init__(self) -> None:
+        classes: Any = self.classes
+        if isinstance(classes, list | tuple):  # a TOML list: keep the text form
+            object.__setattr__(self, "classes", ",".join(str(c) for c in classes))
+        _check_fields(self, "data", _DATA_CHECKS)
+        with under("data.classes"):
+            parse_classes(self.classes)
+        with under("data.normalize"):
+            check_normalize(self.normalize)
+        with under("data.val_fraction + data.test_fraction"):
+            check_fractions(self.val_fraction, self.test_fraction)
+
+
+_DATA_CHECKS: dict[str, Check] = {
+    "source": _text,
+    "classes": _optional(_text),
+    "normalize": _text,
+    "seed": _integer(0),
+    "val_fraction": _real(FRACTION),
+    "test_fraction": _real(FRACTION),
+    "image_size": _integer(1),
+}
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """``[model]``: the fixed parts of the trainer; any of ``SEARCHABLE`` may be searched instead.
+
+    ``layers`` are the hidden sizes (the input and output sizes come from the data). ``lr``
+    left out is the optimizer's default (``tunery.nn.spec.DEFAULT_LR``: 0.01 for gd and momentum,
+    0.001 for rmsprop and adam, as for ``tunery train``). ``beta`` is β of momentum and RMSprop and
+    β1 of Adam; ``decay_rate`` and ``decay_every`` set the chosen schedule's option (``None``: the
+    schedule's default). ``train_spec()`` is the training recipe these settings make.
+    """
+
+    layers: tuple[int, ...] = (64, 32)
+    batchnorm: bool = True
+    activation: Activation = "relu"
+    optimizer: str = "adam"
+    lr: float | None = None
+    beta: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+    batch_size: int = 64
+    l2: float = 0.0
+    keep_prob: float = 1.0
+    decay: str = "none"
+    decay_rate: float | None = None
+    decay_every: int | None = None
+    epochs: int = 20
+    backend: Literal["numpy", "torch"] = "numpy"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "model", _MODEL_CHECKS)
+        self.train_spec()  # the optimizer's and the schedule's own rules, named by our fields
+
+    def train_spec(self) -> TrainSpec:
+        """The training recipe of these settings (errors name ``model.<field>``)."""
+        schedule = self.schedule()
+        try:
+            return TrainSpec(
+                optimizer=self.optimizer,
+                lr=self.lr,
+                beta=self.beta,
+                beta2=self.beta2,
+                epsilon=self.epsilon,
+                batch_size=self.batch_size,
+                l2=self.l2,
+                schedule=schedule,
+                seed=self.seed,
+                backend=self.backend,
+            )
+        except ConfigError as error:
+            raise renamed(error, "model.") from None
+
+    def schedule(self) -> Schedule:
+        """The learning-rate schedule ``(lr0, epoch) -> lr``."""
+        options: dict[str, float] = {}
+        for ours, table in (("decay_rate", _DECAY_RATE), ("decay_every", _DECAY_EVERY)):
+            value = getattr(self, ours)
+            if value is not None:
+                if self.decay not in table:
+                    users = ", ".join(table)
+                    raise ConfigError(f"model.{ours}", value, f"decay = one of {users} to use it")
+                options[table[self.decay]] = value
+        try:
+            return make_schedule(self.decay, **options)
+        except ConfigError as error:
+            where = f"model.{_SCHEDULE_FIELDS.get(error.field, 'decay')}"
+            raise ConfigError(where, error.value, error.expected) from None
+
+
+_MODEL_CHECKS: dict[str, Check] = {
+    "layers": _widths,
+    "batchnorm": _boolean,
+    "activation": _one_of(get_args(Activation)),
+    "optimizer": _one_of(tuple(OPTIMIZERS)),
+    "lr": _optional(_real(POSITIVE)),
+    "beta": _real(_DECAY),
+    "beta2": _real(_DECAY),
+    "epsilon": _real(POSITIVE),
+    "batch_size": _integer(1),
+    "l2": _real(_NON_NEGATIVE),
+    "keep_prob": _real(KEEP_PROB),
+    "decay": _one_of(tuple(SCHEDULES)),
+    "decay_rate": _optional(_real(POSITIVE)),
+    "decay_every": _optional(_integer(1)),
+    "epochs": _integer(1),
+    "backend": _one_of(BACKENDS),
+    "seed": _integer(0),
+}
+
+
+@dataclass(frozen=True)
+class RunSection:
+    """``[run]``: how the search runs. ``epochs``, when set, overrides ``model.epochs``."""
+
+    trials: int = 20
+    workers: int = field(default_factory=default_workers)
+    rounds: int = 1
+    sampler: str = "random"
+    pruner: str | None = None
+    pruner_options: Mapping[str, Any] = field(default_factory=dict)
+    epochs: int | None = None
+    top: float | int = 0.1
+    margin: float = 0.1
+    checkpoint_every: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pruner == "none":  # TOML has no null
+            object.__setattr__(self, "pruner", None)
+        _check_fields(self, "run", _RUN_CHECKS)
+        _check_pruner(self.pruner, self.pruner_options)
+        if self.rounds > 1 and self.trials // self.rounds < _MIN_TOP:
+            expected = f"at least {_MIN_TOP * self.rounds} ({_MIN_TOP} per round to zoom around)"
+            raise ConfigError("run.trials", self.trials, expected)
+
+
+_MIN_TOP = 3  # Study.zoom needs this many COMPLETE trials
+_RUN_CHECKS: dict[str, Check] = {
+    "trials": _integer(1),
+    "workers": _integer(1),
+    "rounds": _integer(1),
+    "sampler": _one_of(SAMPLERS),
+    "pruner": _optional(_text),
+    "pruner_options": _options,
+    "epochs": _optional(_integer(1)),
+    "top": _top,
+    "margin": _real(_NON_NEGATIVE),
+    "checkpoint_every": _integer(0),
+}
+
+
+def _check_pruner(name: str | None, options: Mapping[str, Any]) -> None:
+    """The pruner's own rules (``tunery.pruners.make_pruner``), named by our fields."""
+    with under("run.pruner"):
+        make_pruner(name)
+    with under("run.pruner_options"):
+        make_pruner(name, **options)
