@@ -14,7 +14,9 @@ resume`` from a second terminal or by the methods below::
         panda.rollback(3)              # a new branch from epoch 3's checkpoint (lr 3e-3 again)
         panda.run()                    # epochs 4..20 of the new branch
     panda.curve[4]["val_accuracy"]     # the curve of the current branch's whole path
-    rich.print(lineage_tree(study))    # which branch came from where, with the nudges
+    lineage(study.trials)              # which branch came from where, with the nudges
+
+``tunery show STUDY`` draws that lineage as a tree (``tunery.cli``: this package prints nothing).
 
 ``babysit(study, source, params, epochs=..., control=fn)`` runs to the end, calling ``fn(panda)`` at
 every boundary (and at every poll while paused), so a program can babysit too.
@@ -56,12 +58,11 @@ nudge instead. A re-run starts unpaused unless a pause is queued. With its epoch
 nothing queued, there is nothing to do (``done`` is True at once).
 """
 
-from tunery.workflows.panda._branches import branch_curve, branch_events
+from tunery.workflows.panda._branches import LineageNode, branch_curve, branch_events, lineage
 from tunery.workflows.panda._control import PandaControl
 from tunery.workflows.panda._events import BRANCH_ATTR, KINDS, LOG_ATTR, AppliedEvent
 from tunery.workflows.panda._loop import Panda, babysit
 from tunery.workflows.panda._nudges import check_model_nudge, nudgeable
-from tunery.workflows.panda._pictures import lineage_tree, sparkline
 from tunery.workflows.panda._recipes import TrainerFactory
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "KINDS",
     "LOG_ATTR",
     "AppliedEvent",
+    "LineageNode",
     "Panda",
     "PandaControl",
     "TrainerFactory",
@@ -76,7 +78,6 @@ __all__ = [
     "branch_curve",
     "branch_events",
     "check_model_nudge",
-    "lineage_tree",
+    "lineage",
     "nudgeable",
-    "sparkline",
 ]
