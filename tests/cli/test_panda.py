@@ -5,6 +5,7 @@ written)."""
 from __future__ import annotations
 
 import io
+import math
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from rich.console import Console
 
 from tunery.cli import main
 from tunery.cli._panda import _View, parse_assignments
+from tunery.cli._pictures import lineage_tree, sparkline
 from tunery.config import load_config
 from tunery.records import Event, FrozenTrial, TrialState
 from tunery.storage import SqliteStorage
@@ -384,3 +386,58 @@ def test_the_live_view_shows_the_curve_the_figures_and_the_hyperparameters(
     assert "lr=0.005" in text
     assert "batch_size=64" in text
     assert "↳ epoch 4: nudge lr=0.005" in text
+
+
+# -------------------------------------------------------------------------------------- pictures
+
+
+def render(renderable: Any) -> str:
+    console = Console(width=200, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_the_lineage_tree_draws_forks_nudges_and_rollbacks(config: Path, db: Path) -> None:
+    with Study("cub", db) as study:
+        babysitter = babysit(study, load_config(config), {"lr": BASE_LR}, epochs=5)
+        for _ in range(3):
+            babysitter.run_epoch()
+        babysitter.nudge(lr=NUDGED_LR)
+        babysitter.run_epoch()  # the boundary after epoch 3 applies it
+        babysitter.rollback(2)
+        babysitter.run()
+        text = render(lineage_tree(study))
+    assert "trial 1 ⑂ rollback from trial 0 @ epoch 2" in text
+    assert "epoch 3: nudge lr=0.001" in text
+    assert "epoch 4: rollback to trial 0 @ epoch 2 → trial 1" in text
+
+
+def test_lineage_tree_leaves_out_trials_that_never_branched(db: Path) -> None:
+    space = {"lr": {"low": 1e-3, "high": 1e-2, "scale": "log"}}
+    with Study("cub", db) as study:
+        for _ in range(3):
+            study.tell(study.ask(space), 0.5)
+        study.tell(study.ask(params={"lr": 2e-3}, parent=(1, 4)), 0.7)
+        text = render(lineage_tree(study))
+    assert "trial 1" in text
+    assert "trial 3 ⑂ branch from trial 1 @ epoch 4" in text
+    assert "trial 0" not in text
+    assert "trial 2" not in text
+
+
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=50))
+def test_sparkline_keeps_the_order_of_values(values: list[float]) -> None:
+    line = sparkline(values)
+    assert len(line) == len(values)
+    levels = ["▁▂▃▄▅▆▇█".index(char) for char in line]
+    ranked = [level for _, level in sorted(zip(values, levels, strict=True))]
+    assert ranked == sorted(ranked)
+    if max(values) > min(values):
+        assert levels[values.index(min(values))] == 0
+        assert levels[values.index(max(values))] == 7
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=20))
+def test_sparkline_marks_what_is_not_finite(values: list[float]) -> None:
+    line = sparkline(values, 0.0, 1.0)
+    assert [char == "×" for char in line] == [not math.isfinite(v) for v in values]

@@ -326,9 +326,6 @@ def test_show_one_trial_prints_params_and_curve(
     assert f"{trial.curve[2]['val_accuracy']:.4g}" in out
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("tunery.workflows.panda") is None, reason="no panda mode yet"
-)
 def test_show_prints_the_lineage_of_a_study_with_branches(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,9 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-from rich.console import Console
 
 from tunery import ConfigError, StorageError
 from tunery.config import TuneConfig, config_from_dict
@@ -25,13 +22,13 @@ from tunery.workflows.objective import build_trainer, load_config_dataset
 from tunery.workflows.panda import (
     BRANCH_ATTR,
     AppliedEvent,
+    LineageNode,
     Panda,
     PandaControl,
     babysit,
     branch_curve,
     branch_events,
-    lineage_tree,
-    sparkline,
+    lineage,
 )
 
 EPOCHS = 6
@@ -163,16 +160,16 @@ def test_a_babysitting_session_end_to_end(
     )
     assert new.value == new.curve[EPOCHS]["val_accuracy"]
     assert old.value == old.curve[4]["val_accuracy"]
-    text = render(lineage_tree(study))
-    assert "trial 1 ⑂ rollback from trial 0 @ epoch 2" in text
-    assert "epoch 3: nudge lr=0.001" in text
-    assert "epoch 4: rollback to trial 0 @ epoch 2 → trial 1" in text
-
-
-def render(renderable: Any) -> str:
-    console = Console(width=200, record=True, color_system=None)
-    console.print(renderable)
-    return console.export_text()
+    # As plain data (`tunery show` draws it): the fork at epoch 2, then the nudge and rollback.
+    (root,) = lineage(study.trials)
+    assert (root.trial.number, root.origin, root.changed) == (0, "start", {"lr": BASE_LR})
+    fork, nudge, rollback = root.items
+    assert isinstance(fork, LineageNode)
+    assert (fork.trial.number, fork.origin, fork.changed, fork.items) == (1, "rollback", {}, ())
+    assert isinstance(nudge, AppliedEvent)
+    assert nudge.describe() == "epoch 3: nudge lr=0.001"
+    assert isinstance(rollback, AppliedEvent)
+    assert rollback.describe() == "epoch 4: rollback to trial 0 @ epoch 2 → trial 1"
 
 
 def test_a_rollback_reaches_back_past_a_fork_to_the_branch_that_owns_the_epoch(
@@ -367,37 +364,19 @@ def test_a_factory_needs_epochs(study: Study) -> None:
         babysit(study, lambda params: None)  # type: ignore[arg-type, return-value]
 
 
-# ---------------------------------------------------------------------------------------- pictures
+# ------------------------------------------------------------------------------------- lineage
 
 
-@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=50))
-def test_sparkline_keeps_the_order_of_values(values: list[float]) -> None:
-    line = sparkline(values)
-    assert len(line) == len(values)
-    levels = ["▁▂▃▄▅▆▇█".index(char) for char in line]
-    ranked = [level for _, level in sorted(zip(values, levels, strict=True))]
-    assert ranked == sorted(ranked)
-    if max(values) > min(values):
-        assert levels[values.index(min(values))] == 0
-        assert levels[values.index(max(values))] == 7
-
-
-@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=20))
-def test_sparkline_marks_what_is_not_finite(values: list[float]) -> None:
-    line = sparkline(values, 0.0, 1.0)
-    assert [char == "×" for char in line] == [not math.isfinite(v) for v in values]
-
-
-def test_lineage_tree_leaves_out_trials_that_never_branched(study: Study) -> None:
+def test_the_lineage_leaves_out_trials_that_never_branched(study: Study) -> None:
     space = {"lr": {"low": 1e-3, "high": 1e-2, "scale": "log"}}
     for _ in range(3):
         study.tell(study.ask(space), 0.5)
     study.tell(study.ask(params={"lr": 2e-3}, parent=(1, 4)), 0.7)
-    text = render(lineage_tree(study))
-    assert "trial 1" in text
-    assert "trial 3 ⑂ branch from trial 1 @ epoch 4" in text
-    assert "trial 0" not in text
-    assert "trial 2" not in text
+    (root,) = lineage(study.trials)
+    assert (root.trial.number, root.origin) == (1, "branch")
+    (child,) = root.items
+    assert isinstance(child, LineageNode)
+    assert (child.trial.number, child.origin, child.changed) == (3, "branch", {"lr": 2e-3})
 
 
 def test_applied_events_read_back_as_they_were_written() -> None:

@@ -26,20 +26,14 @@ from rich.text import Text
 
 from tunery._exceptions import ConfigError
 from tunery.cli._app import app, console, console_err
+from tunery.cli._pictures import assignments_text, lineage_tree, sparkline, value_text
 from tunery.config import DEFAULT_STORAGE, SEARCHABLE, TuneConfig, load_config, trial_data
 from tunery.nn.train import EpochMetrics
 from tunery.records import Event
 from tunery.storage import get_storage
 from tunery.study import Study, load_study
 from tunery.workflows.objective import check_resizable, load_config_dataset, trial_settings
-from tunery.workflows.panda import (
-    AppliedEvent,
-    Panda,
-    PandaControl,
-    branch_curve,
-    lineage_tree,
-    sparkline,
-)
+from tunery.workflows.panda import AppliedEvent, Panda, PandaControl, branch_curve
 
 __all__ = ["nudge", "panda", "parse_assignments", "pause", "resume", "rollback"]
 
@@ -286,7 +280,8 @@ class _View:
         parts: list[RenderableType] = [header, self._chart()]
         if babysitter.branch is not None:
             hp = babysitter.hyperparameters
-            parts.append(Text("  ".join(f"{k}={_value(v)}" for k, v in hp.items()), style="dim"))
+            shown = "  ".join(f"{k}={value_text(v)}" for k, v in hp.items())
+            parts.append(Text(shown, style="dim"))
         parts += [Text(f"↳ {entry.describe()}", style="dim") for entry in self.recent]
         return Group(*parts)
 
@@ -318,10 +313,6 @@ def _epoch_line(branch: int | None, metrics: EpochMetrics, epochs: int) -> str:
         f"trial {branch}  epoch {metrics.epoch}/{epochs}  cost {metrics.cost:.4f}  "
         f"train {metrics.train_accuracy:.4f}  val {val}  lr {metrics.lr:.4g}"
     )
-
-
-def _value(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 # ------------------------------------------------------------------------------ control commands
@@ -388,7 +379,7 @@ def _control(study_name: str, url: str) -> Iterator[PandaControl]:
 
 
 def _queued(control: PandaControl, event: Event) -> None:
-    what = event.kind + (" " + _assignments(event.payload) if event.kind == "nudge" else "")
+    what = event.kind + (" " + assignments_text(event.payload) if event.kind == "nudge" else "")
     if event.kind == "rollback":
         what += f" to trial {event.payload['trial']} @ epoch {event.payload['epoch']}"
     name = control.study.name
@@ -402,7 +393,3 @@ def _queued(control: PandaControl, event: Event) -> None:
         f"{escape(repr(name))}: applied {escape(when)}",
         highlight=False,
     )
-
-
-def _assignments(values: Mapping[str, Any]) -> str:
-    return " ".join(f"{key}={_value(value)}" for key, value in values.items())

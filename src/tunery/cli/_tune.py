@@ -368,13 +368,11 @@ def _curve_table(curve: Mapping[int, Mapping[str, float]]) -> Table:
 
 
 def _show_lineage(study: Study, trials: Sequence[FrozenTrial]) -> None:
-    """The panda lineage tree, for a study with branched trials (when panda mode is installed)."""
+    """The panda lineage tree, for a study with branched trials."""
     if not any(t.parent is not None or t.sample_id is None for t in trials):
         return
-    try:
-        from tunery.workflows.panda import lineage_tree  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return
+    from tunery.cli._pictures import lineage_tree  # only panda studies need it
+
     console.print(lineage_tree(study))
 
 
