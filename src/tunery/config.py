@@ -55,6 +55,9 @@
     top = 0.1                    # zoom around the best 10% (an int: that many trials)
     margin = 0.1                 # widen each box by 10% of its width on either side
     checkpoint_every = 0         # save the trainer every N epochs (0: never)
+    executor = "local"           # or "ray": Ray tasks (extra tunery[ray], docs/cluster.md)
+    address = "auto"             # optional, Ray's: auto, HOST:PORT or ray://HOST:PORT
+    resources = { cpu = 1, gpu = 0.25 }   # optional, Ray's: what each trial holds
 
 How the searched ``units`` and ``num_layers`` map onto ``[model].layers``: ``num_layers = n``
 keeps the first ``n`` sizes of ``layers`` (repeating its last size when ``n`` is larger), then
@@ -88,7 +91,7 @@ from tunery.nn.model import Activation
 from tunery.nn.optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from tunery.nn.schedules import SCHEDULES, Schedule, make_schedule
 from tunery.pruners import make_pruner
-from tunery.run import default_workers
+from tunery.run import EXECUTORS, Resources, default_workers
 from tunery.space import Choice, Distribution, Float, Int, Space, space_from_config, space_to_dict
 from tunery.storage import parse_storage_url
 
@@ -429,6 +432,9 @@ class RunSection:
     top: float | int = 0.1
     margin: float = 0.1
     checkpoint_every: int = 0
+    executor: str = "local"
+    address: str | None = None
+    resources: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.pruner == "none":  # TOML has no null
@@ -438,6 +444,13 @@ class RunSection:
         if self.rounds > 1 and self.trials // self.rounds < _MIN_TOP:
             expected = f"at least {_MIN_TOP * self.rounds} ({_MIN_TOP} per round to zoom around)"
             raise ConfigError("run.trials", self.trials, expected)
+
+
+def _resources(value: Any, where: str) -> dict[str, float]:
+    """``{ cpu = 1, gpu = 0.25 }``: what one trial holds on a cluster (``{}``: one CPU)."""
+    if value == {}:
+        return {}
+    return Resources.from_mapping(value, where).to_dict()
 
 
 _MIN_TOP = 3  # Study.zoom needs this many COMPLETE trials
@@ -452,6 +465,9 @@ _RUN_CHECKS: dict[str, Check] = {
     "top": _top,
     "margin": _real(_NON_NEGATIVE),
     "checkpoint_every": _integer(0),
+    "executor": _one_of(EXECUTORS),
+    "address": _optional(_text),
+    "resources": _resources,
 }
 
 
