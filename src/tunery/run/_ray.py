@@ -255,8 +255,8 @@ class _Driver:
         wanted = self.target - self.done - len(self.running)
         if wanted <= 0:
             return
-        if len(self.running) >= self.capacity:
-            self.capacity = self._slots()  # re-read only when full: nodes come and go
+        if self.capacity == 0:  # re-read after each trial ends: nodes come and go
+            self.capacity = self._slots()
         for _ in range(min(wanted, self.capacity - len(self.running))):
             trial = self.study.ask()
             key, self.next_key = self.next_key, self.next_key + 1
