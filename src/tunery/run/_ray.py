@@ -34,6 +34,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import traceback
 from collections.abc import Callable
 from contextlib import suppress
@@ -58,6 +59,7 @@ CONNECT_SECONDS = float(os.environ.get("TUNERY_RAY_CONNECT_TIMEOUT", "10"))
 """How long a cluster address may take to answer before ``--address`` is called unreachable."""
 _POLL_SECONDS = 1.0  # the hub's long poll: the driver wakes at once for messages, else this often
 _LIVE_POLL_SECONDS = 0.25  # with the live view on, so that its clock ticks
+_CAPACITY_SECONDS = 1.0  # how often the driver re-reads the cluster's room while all goes well
 _ADDRESS_HELP = "the address of a running Ray cluster: auto, HOST:PORT or ray://HOST:PORT"
 
 
@@ -198,6 +200,7 @@ class _Driver:
         self.by_key: dict[int, _Running] = {}
         self.next_key = 0
         self.capacity = 0
+        self.capacity_read = 0.0  # time.monotonic() of the last read
         self.poll = _LIVE_POLL_SECONDS if view.enabled else _POLL_SECONDS
         self.task = ray.remote(max_retries=0)(_run_remote).options(
             num_cpus=resources.cpu, num_gpus=resources.gpu
@@ -255,8 +258,10 @@ class _Driver:
         wanted = self.target - self.done - len(self.running)
         if wanted <= 0:
             return
-        if self.capacity == 0:  # re-read after each trial ends: nodes come and go
+        stale = time.monotonic() - self.capacity_read > _CAPACITY_SECONDS
+        if self.capacity == 0 or stale:  # nodes come and go; a GCS call per trial would cost
             self.capacity = self._slots()
+            self.capacity_read = time.monotonic()
         for _ in range(min(wanted, self.capacity - len(self.running))):
             trial = self.study.ask()
             key, self.next_key = self.next_key, self.next_key + 1
@@ -316,12 +321,12 @@ class _Driver:
     def _finish(self, ref: Any) -> None:
         running = self.running.pop(ref)
         self.by_key.pop(running.key, None)
-        self.capacity = 0  # a node may have gone: re-read the room before the next submit
         try:
             outcome: Outcome = self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as exc:  # the task's own code raised
             outcome = Outcome(TrialState.FAILED, None, str(exc))
         except self.ray.exceptions.RayError as exc:
+            self.capacity = 0  # a node may have gone: re-read the room before the next submit
             if self._node_gone(running):
                 self._give_back(running, f"interrupted: its Ray node died ({type(exc).__name__})")
                 return
@@ -430,8 +435,11 @@ class _HubBackend:
         self._key = key
         self._posted: list[Any] = []
 
-    def post(self, *message: Any) -> None:
-        self._posted.append(self._hub.post.remote((self._key, *message)))
+    def post(self, *message: Any, wait: bool = True) -> None:
+        """Send a one-way call; ``wait=False``: ``flush`` need not wait for it to arrive."""
+        posted = self._hub.post.remote((self._key, *message))
+        if wait:
+            self._posted.append(posted)
 
     def report(self, trial: Trial, epoch: int, metrics: dict[str, float]) -> None:
         self.post("report", epoch, metrics)
@@ -485,7 +493,8 @@ def _run_remote(
     from threadpoolctl import threadpool_limits
 
     backend = _HubBackend(ray, hub, key)
-    backend.post("node", ray.get_runtime_context().get_node_id())
+    # Only read if the task dies: no need to wait for it before returning.
+    backend.post("node", ray.get_runtime_context().get_node_id(), wait=False)
     record, metric, resumes = task
     trial = Trial(record, backend, metric=metric, resumes=resumes)
     try:
