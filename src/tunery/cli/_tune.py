@@ -141,7 +141,7 @@ def tune(
     console.print(
         f"study [bold]{escape(settings.study.name)}[/] in {escape(settings.study.storage)}: "
         f"{settings.run.trials} trials in {settings.run.rounds} round(s), "
-        f"{settings.run.workers} worker(s), {settings.epochs} epochs each on "
+        f"{_runner_text(settings)}, {settings.epochs} epochs each on "
         f"{len(dataset.y_train)} training examples",
         highlight=False,
     )
@@ -154,6 +154,12 @@ def tune(
         _print_best(study)
         if report:
             _write_report(study, report_dir)
+
+
+def _runner_text(config: TuneConfig) -> str:
+    if config.run.executor == "ray":
+        return f"Ray tasks at {config.run.address or 'a Ray of this machine'}"
+    return f"{config.run.workers} worker(s)"
 
 
 def _check_backend(config: TuneConfig) -> None:
