@@ -26,7 +26,7 @@ from tunery.cli._app import REPORT_DIR, TOP_OPTION, app, console, console_err
 from tunery.config import DEFAULT_STORAGE, SAMPLERS, TuneConfig, default_config, load_config
 from tunery.pruners import PRUNERS
 from tunery.records import FrozenTrial, TrialState
-from tunery.run import OUTPUT_LIMIT
+from tunery.run import EXECUTORS, OUTPUT_LIMIT, connect
 from tunery.space import Choice, Distribution, Float, Int
 from tunery.storage import get_storage
 from tunery.study import DEFAULT_HEARTBEAT_TIMEOUT, Round, Study, load_study
@@ -58,6 +58,10 @@ _STORAGE_HELP = f"Study store URL, e.g. sqlite:///runs/tunery.db [default: {DEFA
     "--pruner", type=click.Choice(["none", *PRUNERS]), help="Stop hopeless trials (run.pruner)."
 )
 @click.option("--epochs", type=int, help="Epochs per trial (run.epochs, over model.epochs).")
+@click.option(
+    "--executor", type=click.Choice(EXECUTORS), help="local processes or Ray (run.executor)."
+)
+@click.option("--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (run.address).")
 @click.option("--seed", type=int, help="Seed of every draw (study.seed).")
 @click.option("--storage", help="Study store URL (study.storage).")
 @click.option("--name", help="Study name (study.name).")
@@ -83,6 +87,8 @@ def tune(
     sampler: str | None,
     pruner: str | None,
     epochs: int | None,
+    executor: str | None,
+    address: str | None,
     seed: int | None,
     storage: str | None,
     name: str | None,
@@ -107,7 +113,8 @@ def tune(
                      [data] source, classes, normalize, seed, val_fraction, test_fraction
                      [model] layers, batchnorm, optimizer, lr, beta, ..., epochs, backend
                      [space] lr = { low = 1e-4, high = 1, scale = "log" }, ...
-                     [run] trials, workers, rounds, sampler, pruner, epochs, top, margin
+                     [run] trials, workers, rounds, sampler, pruner, epochs, top, margin,
+                           executor, address, resources
     Exit code 2 (and nothing written) for a bad config or flag.
     """
     settings = load_config(config) if config is not None else default_config()
@@ -118,6 +125,8 @@ def tune(
         sampler=sampler,
         pruner=pruner,
         epochs=epochs,
+        executor=executor,
+        address=address,
         seed=seed,
         storage=storage,
         name=name,
@@ -128,12 +137,13 @@ def tune(
     _check_backend(settings)
     _check_pool(settings)
     objective = TrainerObjective(settings)
+    connect(settings.run.executor, settings.run.address)  # an unreachable cluster writes nothing
     with console_err.status(f"loading {escape(settings.data.source)}…"):
         dataset = objective.dataset  # before the store is opened: bad data writes nothing
     console.print(
         f"study [bold]{escape(settings.study.name)}[/] in {escape(settings.study.storage)}: "
         f"{settings.run.trials} trials in {settings.run.rounds} round(s), "
-        f"{settings.run.workers} worker(s), {settings.epochs} epochs each on "
+        f"{_runner_text(settings)}, {settings.epochs} epochs each on "
         f"{len(dataset.y_train)} training examples",
         highlight=False,
     )
@@ -148,6 +158,12 @@ def tune(
             _write_report(study, report_dir)
 
 
+def _runner_text(config: TuneConfig) -> str:
+    if config.run.executor == "ray":
+        return f"Ray tasks at {config.run.address or 'a Ray of this machine'}"
+    return f"{config.run.workers} worker(s)"
+
+
 def _check_backend(config: TuneConfig) -> None:
     if config.model.backend == "torch":
         try:
@@ -159,7 +175,8 @@ def _check_backend(config: TuneConfig) -> None:
 
 def _check_pool(config: TuneConfig) -> None:
     # Study.caviar would say so too, but only after the store was created.
-    if config.run.workers > 1 and importlib.util.find_spec("tunery.run.caviar") is None:
+    pool = config.run.executor == "local" and config.run.workers > 1
+    if pool and importlib.util.find_spec("tunery.run.caviar") is None:
         expected = "1 (this tunery has no process pool, tunery.run.caviar)"
         raise ConfigError("run.workers", config.run.workers, expected)
 

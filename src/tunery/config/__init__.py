@@ -55,6 +55,9 @@
     top = 0.1                    # zoom around the best 10% (an int: that many trials)
     margin = 0.1                 # widen each box by 10% of its width on either side
     checkpoint_every = 0         # save the trainer every N epochs (0: never)
+    executor = "local"           # or "ray": Ray tasks (extra tunery[ray], docs/cluster.md)
+    address = "auto"             # optional, Ray's: auto, HOST:PORT or ray://HOST:PORT
+    resources = { cpu = 1, gpu = 0.25 }   # optional, Ray's: what each trial holds
 
 How the searched ``units`` and ``num_layers`` map onto ``[model].layers``: ``num_layers = n``
 keeps the first ``n`` sizes of ``layers`` (repeating its last size when ``n`` is larger), then

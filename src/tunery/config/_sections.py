@@ -24,7 +24,7 @@ from tunery.nn.optimizers import OPTIMIZERS
 from tunery.nn.schedules import SCHEDULES, Schedule, make_schedule
 from tunery.nn.spec import BACKENDS, TrainSpec, renamed
 from tunery.pruners import make_pruner
-from tunery.run import default_workers
+from tunery.run import EXECUTORS, Resources, default_workers
 from tunery.storage import parse_storage_url
 
 __all__ = [
@@ -347,6 +347,9 @@ class RunSection:
     top: float | int = 0.1
     margin: float = 0.1
     checkpoint_every: int = 0
+    executor: str = "local"
+    address: str | None = None
+    resources: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.pruner == "none":  # TOML has no null
@@ -356,6 +359,13 @@ class RunSection:
         if self.rounds > 1 and self.trials // self.rounds < _MIN_TOP:
             expected = f"at least {_MIN_TOP * self.rounds} ({_MIN_TOP} per round to zoom around)"
             raise ConfigError("run.trials", self.trials, expected)
+
+
+def _resources(value: Any, where: str) -> dict[str, float]:
+    """``{ cpu = 1, gpu = 0.25 }``: what one trial holds on a cluster (``{}``: one CPU)."""
+    if value == {}:
+        return {}
+    return Resources.from_mapping(value, where).to_dict()
 
 
 _MIN_TOP = 3  # Study.zoom needs this many COMPLETE trials
@@ -370,6 +380,9 @@ _RUN_CHECKS: dict[str, Check] = {
     "top": _top,
     "margin": _real(_NON_NEGATIVE),
     "checkpoint_every": _integer(0),
+    "executor": _one_of(EXECUTORS),
+    "address": _optional(_text),
+    "resources": _resources,
 }
 
 

@@ -8,28 +8,38 @@
 
 Executors see the study only through ``AskTell`` (``_protocol.py``): this package imports neither
 ``tunery.study`` nor anything above it.
+
+``executor="ray"`` runs the trials on a Ray cluster instead (``_ray.py``, Ray imported only
+then), under the same contract; ``_executor.py`` holds the seam both executors implement.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from tunery._exceptions import ConfigError
 from tunery.run._capture import OUTPUT_LIMIT
+from tunery.run._executor import EXECUTORS, Executor, LocalExecutor, make_executor
 from tunery.run._protocol import AskTell, OnFinished
+from tunery.run._resources import Resources
 from tunery.run._sequential import Outcome, call_objective, outcome_of, run_sequential
 from tunery.trial import Trial
 
 __all__ = [
+    "EXECUTORS",
     "OUTPUT_LIMIT",
     "AskTell",
+    "Executor",
+    "LocalExecutor",
     "OnFinished",
     "Outcome",
+    "Resources",
     "call_objective",
+    "connect",
     "default_workers",
     "execute",
+    "make_executor",
     "outcome_of",
     "run_sequential",
 ]
@@ -42,6 +52,17 @@ def default_workers() -> int:
     return max(1, cores or 1)
 
 
+def connect(executor: str, address: str | None = None) -> None:
+    """Check that ``executor`` can run here (Ray installed, its cluster reachable), writing
+    nothing: a caller can then open its store knowing the run will start."""
+    if executor == "ray":
+        from tunery.run._ray import connect as connect_ray
+
+        connect_ray(address)
+    elif address is not None or executor not in EXECUTORS:
+        make_executor(executor, address=address)  # raises the ConfigError that names the key
+
+
 def execute(
     study: AskTell,
     objective: Callable[[Trial], Any],
@@ -50,15 +71,15 @@ def execute(
     workers: int = 1,
     on_finished: OnFinished | None = None,
     live: bool | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    resources: Mapping[str, Any] | Resources | None = None,
 ) -> None:
-    """Run trials of ``study`` until it holds ``target`` finished ones, with ``workers`` workers."""
-    if workers == 1:
-        run_sequential(study, objective, target=target, on_finished=on_finished)
-        return
-    try:
-        from tunery.run.caviar import run_pool  # the process pool
-    except ModuleNotFoundError as exc:
-        if exc.name != "tunery.run.caviar":
-            raise
-        raise ConfigError("workers", workers, "1 (this build has no process pool)") from None
-    run_pool(study, objective, target=target, workers=workers, on_finished=on_finished, live=live)
+    """Run trials of ``study`` until it holds ``target`` finished ones.
+
+    ``executor="local"``: with ``workers`` processes of this machine; ``"ray"``: as Ray tasks on
+    the cluster at ``address`` (``"auto"``, ``HOST:PORT``, ``ray://HOST:PORT``; ``None``: a Ray of
+    this machine), each holding ``resources`` (``{"cpu": 1, "gpu": 0.25}``).
+    """
+    chosen = make_executor(executor, workers=workers, address=address, resources=resources)
+    chosen.run(study, objective, target=target, on_finished=on_finished, live=live)

@@ -429,6 +429,9 @@ class Study:
         min_top: int = 3,
         margin: float = 0.1,
         live: bool | None = None,
+        executor: str = "local",
+        address: str | None = None,
+        resources: Mapping[str, Any] | None = None,
     ) -> Study:
         """Run trials until the study holds ``n_trials`` finished ones (see the module docstring).
 
@@ -438,7 +441,10 @@ class Study:
         With ``rounds > 1`` the study zooms after every ``trials_per_round`` (default
         ``n_trials // rounds``) finished trials, with ``top``, ``min_top`` and ``margin`` passed to
         :meth:`zoom`. ``callbacks`` are called as ``callback(study, frozen_trial)`` after each
-        trial. Returns the study.
+        trial. ``executor="ray"`` runs the trials as Ray tasks on the cluster at ``address``
+        (``"auto"``, ``HOST:PORT``, ``ray://HOST:PORT``), each holding ``resources``
+        (``{"cpu": 1, "gpu": 0.25}``); ``workers`` is then unused (docs/cluster.md). Returns the
+        study.
         """
         if not callable(objective):
             raise ConfigError("objective", objective, "a function objective(trial) -> float")
@@ -469,6 +475,9 @@ class Study:
                     workers=workers,
                     on_finished=on_finished,
                     live=live,
+                    executor=executor,
+                    address=address,
+                    resources=resources,
                 )
             if index + 1 < len(targets):
                 self._zoom_if_possible(top=top, min_top=min_top, margin=margin)

@@ -138,13 +138,29 @@ class TrainerObjective:
             raise ConfigError("config", config, "a tunery.config.TuneConfig")
         self.config = config
         self._datasets = DatasetCache()
+        self.blas_threads = 1
+        self._shared: tuple[DataSection, Any, Callable[[Any], Dataset]] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"config": self.config}
+        return {"config": self.config, "blas_threads": self.blas_threads, "shared": self._shared}
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
         self.config = state["config"]
         self._datasets = DatasetCache()
+        self.blas_threads = state.get("blas_threads", 1)
+        self._shared = state.get("shared")
+
+    def prepare_for_cluster(
+        self, put: Callable[[Any], Any], get: Callable[[Any], Any], *, cpus: float = 1
+    ) -> TrainerObjective:
+        """A copy for a cluster executor: the config's dataset loaded here once and ``put`` in the
+        cluster's object store, read back with ``get`` by each process that trains (nodes need
+        not have the data's path); BLAS runs on the ``cpus`` each trial holds. Only the config's
+        own ``[data]`` travels: other searched ``image_size`` values load from the path."""
+        variant = TrainerObjective(self.config)
+        variant.blas_threads = max(1, int(cpus))
+        variant._shared = (self.config.data, put(self.dataset), get)
+        return variant
 
     @property
     def dataset(self) -> Dataset:
@@ -159,13 +175,18 @@ class TrainerObjective:
 
     def dataset_for(self, params: Mapping[str, Any]) -> Dataset:
         """The dataset a trial with ``params`` trains on (its ``image_size`` if searched)."""
-        return self._datasets.get(trial_data(self.config.data, params))
+        data = trial_data(self.config.data, params)
+        if self._shared is not None and self._shared[0] == data and data not in self._datasets:
+            _, ref, get = self._shared
+            self._datasets.put(data, get(ref))  # from the object store, once per process
+        return self._datasets.get(data)
 
     def __call__(self, trial: Trial) -> float:
-        # One BLAS thread per trial: parallelism comes from the workers. With more, OpenBLAS's
+        # One BLAS thread per trial (a cluster task: the CPUs it holds): parallelism comes from
+        # the workers. With more, OpenBLAS's
         # threads fight over the cores for the optimizer's small vector updates (axpy), which then
         # run ten times slower on a busy 2-core machine.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with threadpool_limits(limits=self.blas_threads, user_api="blas"):
             return self._train(trial)
 
     def _train(self, trial: Trial) -> float:
@@ -212,6 +233,9 @@ class DatasetCache:
 
     def __len__(self) -> int:
         return len(self._loaded)
+
+    def __contains__(self, data: object) -> bool:
+        return data in self._loaded
 
 
 def check_resizable(data: DataSection, field: str = "space.image_size") -> None:
@@ -337,6 +361,9 @@ def run_study(
         config.space,
         n_trials=config.run.trials,
         workers=config.run.workers,
+        executor=config.run.executor,
+        address=config.run.address,
+        resources=config.run.resources or None,
         rounds=config.run.rounds,
         callbacks=callbacks,
         top=config.run.top,

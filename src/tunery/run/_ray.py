@@ -1,0 +1,506 @@
+"""The Ray executor: a study's trials as Ray tasks on a cluster, the store on the driver.
+
+The driver (the process that called ``study.caviar``) asks and tells every trial and is the only
+writer of the store, as with the local pool. Each trial is a Ray task holding the trial's
+``Resources`` (``num_cpus``, ``num_gpus``); what the objective tells its ``Trial`` travels through a
+*hub*, one async Ray actor per run placed on the driver's node::
+
+    driver                                        hub (async actor)         task (a trial)
+    ask() → ray.remote(task).remote(record) ──────────────────────────────▶ Trial(HubBackend)
+    drain() long-polls ◀────── inbox ◀─────────── post(("report", …)) ◀──── trial.report(...)
+    pruner decides; answer(key, reply) ─────────▶ future resolved ────────▶ ask(("prune", …))
+    ray.get(task) → Outcome; drain the rest; tell; callbacks
+
+One-way calls (report, checkpoint, attr) are posted without waiting; the task waits for all of
+them to be received before it returns, so the driver, which drains the hub once more when a task
+ends, tells a trial only after everything it sent. Questions (prune, restore) wait on their own
+future: a slow answer to one trial holds up no other.
+
+The objective is pickled and put in the object store once per run; an objective with a
+``prepare_for_cluster(put, get, cpus=...)`` method (the built-in ``TrainerObjective``) is first
+asked for a variant that reads its dataset from the object store rather than from a path.
+
+Faults: an exception in a trial makes it FAILED with the traceback. A trial whose node died
+(removed, crashed, unreachable) becomes FAILED and *interrupted*: it does not count and the study
+re-runs its draw on a node still alive. A trial whose worker process died on a live node is FAILED
+(it counts, like a dead worker of the local pool: re-running a draw that kills its process would
+loop). If the driver dies, Ray ends its tasks; the next run finds their trials RUNNING, marks them
+interrupted and re-runs their draws.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from rich.console import Console
+
+from tunery._exceptions import ConfigError, TuneryError
+from tunery.records import FrozenTrial, TrialState
+from tunery.run._live import LiveView, live_enabled
+from tunery.run._protocol import AskTell, OnFinished
+from tunery.run._resources import Resources
+from tunery.run._sequential import Outcome, call_objective
+from tunery.trial import Trial
+
+__all__ = ["RAY_EXTRA", "RayExecutor", "connect", "import_ray"]
+
+RAY_EXTRA = 'pip install "tunery[ray]"'
+CONNECT_SECONDS = float(os.environ.get("TUNERY_RAY_CONNECT_TIMEOUT", "10"))
+"""How long a cluster address may take to answer before ``--address`` is called unreachable."""
+_POLL_SECONDS = 1.0  # the hub's long poll: the driver wakes at once for messages, else this often
+_LIVE_POLL_SECONDS = 0.25  # with the live view on, so that its clock ticks
+_CAPACITY_SECONDS = 1.0  # how often the driver re-reads the cluster's room while all goes well
+_ADDRESS_HELP = "the address of a running Ray cluster: auto, HOST:PORT or ray://HOST:PORT"
+
+
+def import_ray() -> ModuleType:
+    """Ray itself, or a ``ConfigError`` that names the extra to install."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "executor", "ray", f"Ray installed for executor 'ray' ({RAY_EXTRA})"
+        ) from None
+    return ray
+
+
+def connect(address: str | None) -> ModuleType:
+    """Connect this process to the cluster at ``address`` (once; later calls reuse it).
+
+    ``None`` starts a one-machine Ray for this process. An address nothing answers at is a
+    ``ConfigError`` naming ``--address``, raised before anything is written.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray
+    if address is not None:
+        _check_reachable(address)
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            configure_logging=False,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError("--address", address, f"{_ADDRESS_HELP} ({first_line})") from None
+    return ray
+
+
+def _check_reachable(address: str) -> None:
+    """A TCP connect with a short timeout: Ray itself would retry for a minute or more."""
+    if address == "auto":
+        return  # Ray finds the local cluster's address in its session files, or says it has none
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError("--address", address, _ADDRESS_HELP)
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError("--address", address, f"a running Ray cluster there ({reason})") from None
+
+
+@dataclass(frozen=True)
+class RayExecutor:
+    """Runs trials as Ray tasks at ``address`` (``None``: a Ray of this machine), each holding
+    ``resources``. Satisfies ``tunery.run.Executor``."""
+
+    address: str | None = None
+    resources: Resources = field(default_factory=Resources)
+
+    def run(
+        self,
+        study: AskTell,
+        objective: Callable[[Trial], Any],
+        *,
+        target: int,
+        on_finished: OnFinished | None = None,
+        live: bool | None = None,
+        console: Console | None = None,
+    ) -> None:
+        ray = connect(self.address)
+        done = study.count_done()
+        if done >= target:
+            return
+        shared = _share(ray, objective, self.resources)
+        screen = console if console is not None else Console()
+        view = LiveView(
+            target=target,
+            done=done,
+            metric=study.metric,
+            direction=study.direction,
+            best=study.current_best(),
+            console=screen,
+            enabled=live_enabled(live, screen),
+        )
+        with view:
+            _Driver(ray, study, shared, target, done, on_finished, view, self.resources).run()
+
+
+def _share(ray: ModuleType, objective: Callable[[Trial], Any], resources: Resources) -> Any:
+    """The objective in the object store (its dataset too, if it knows how): one copy per run."""
+    prepare = getattr(objective, "prepare_for_cluster", None)
+    if callable(prepare):
+        objective = prepare(ray.put, ray.get, cpus=resources.cpu)
+    try:
+        return ray.put(objective)
+    except Exception as exc:  # cloudpickle's errors vary: TypeError, PicklingError, ...
+        raise ConfigError("objective", objective, f"an objective Ray can pickle ({exc})") from None
+
+
+# -- the driver ------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Running:
+    """A submitted trial: its live handle, its hub key, the node it runs on once it says."""
+
+    trial: Trial
+    key: int
+    node: str | None = None
+    problem: str | None = None  # a failure to record what the trial sent
+
+
+class _Driver:
+    """The driver's loop: submit trials, serve the hub's messages, tell finished trials."""
+
+    def __init__(
+        self,
+        ray: ModuleType,
+        study: AskTell,
+        shared: Any,
+        target: int,
+        done: int,
+        on_finished: OnFinished | None,
+        view: LiveView,
+        resources: Resources,
+    ) -> None:
+        self.ray = ray
+        self.study = study
+        self.shared = shared
+        self.target = target
+        self.done = done
+        self.on_finished = on_finished
+        self.view = view
+        self.resources = resources
+        self.running: dict[Any, _Running] = {}  # task ObjectRef → trial
+        self.by_key: dict[int, _Running] = {}
+        self.next_key = 0
+        self.capacity = 0
+        self.capacity_read = 0.0  # time.monotonic() of the last read
+        self.poll = _LIVE_POLL_SECONDS if view.enabled else _POLL_SECONDS
+        self.task = ray.remote(max_retries=0)(_run_remote).options(
+            num_cpus=resources.cpu, num_gpus=resources.gpu
+        )
+        self.hub = _start_hub(ray)
+
+    def run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:
+            self._interrupt_running(exc)
+            raise
+        finally:
+            with suppress(Exception):
+                self.ray.kill(self.hub)
+
+    def _loop(self) -> None:
+        ray = self.ray
+        inbox = self.hub.drain.remote(self.poll)
+        while self.done < self.target:
+            self._submit()
+            ray.wait([inbox, *self.running], num_returns=1, timeout=self.poll)
+            ended = self._ended()
+            if ended:
+                self.hub.kick.remote()  # the long poll returns now: all messages before tells
+            ready, _ = ray.wait([inbox], timeout=0 if not ended else None)
+            if ready:
+                self._serve(ray.get(inbox))
+                if ended:
+                    self._serve(ray.get(self.hub.drain.remote(0)))
+                inbox = self.hub.drain.remote(self.poll)
+            for ref in ended:
+                self._finish(ref)
+            self.view.tick()
+
+    def _ended(self) -> list[Any]:
+        refs = list(self.running)
+        if not refs:
+            return []
+        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
+        return list(ready)
+
+    # -- submitting ------------------------------------------------------------------------------
+
+    def _slots(self) -> int:
+        """Trials the cluster can run at once with the trial's resources (alive nodes only)."""
+        total = self.ray.cluster_resources()
+        slots = int(total.get("CPU", 0) // self.resources.cpu)
+        if self.resources.gpu > 0:
+            slots = min(slots, int(total.get("GPU", 0) // self.resources.gpu))
+        return max(1, slots)
+
+    def _submit(self) -> None:
+        """Ask for trials while the cluster has room and more are needed to reach the target."""
+        wanted = self.target - self.done - len(self.running)
+        if wanted <= 0:
+            return
+        stale = time.monotonic() - self.capacity_read > _CAPACITY_SECONDS
+        if self.capacity == 0 or stale:  # nodes come and go; a GCS call per trial would cost
+            self.capacity = self._slots()
+            self.capacity_read = time.monotonic()
+        for _ in range(min(wanted, self.capacity - len(self.running))):
+            trial = self.study.ask()
+            key, self.next_key = self.next_key, self.next_key + 1
+            running = _Running(trial, key)
+            task = (trial.freeze(), trial.metric, trial.resumes)
+            ref = self.task.remote([self.shared], task, self.hub, key, self.resources.cpu)
+            self.running[ref] = running
+            self.by_key[key] = running
+            self.view.started(trial.number, trial.params)
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def _serve(self, messages: list[tuple[Any, ...]]) -> None:
+        for message in messages:
+            if message[0] == "ask":
+                _, question, (key, kind, argument) = message
+                self._answer(question, self.by_key.get(key), kind, argument)
+            else:
+                self._record(self.by_key.get(message[0]), message[1:])
+
+    def _record(self, running: _Running | None, message: tuple[Any, ...]) -> None:
+        """A one-way call; a failure fails the trial when it ends. Late ones (trial told) drop."""
+        if running is None:
+            return
+        trial = running.trial
+        try:
+            match message:
+                case ("node", str(node)):
+                    running.node = node
+                case ("report", int(epoch), dict(metrics)):
+                    trial.report(epoch, **metrics)
+                    self.view.reported(trial.number, epoch, metrics)
+                case ("attr", str(key), value):
+                    trial.set_user_attr(key, value)
+                case ("checkpoint", int(epoch), bytes(state)):
+                    trial.checkpoint(state, epoch)
+                case _:
+                    raise TuneryError(f"a trial sent an unexpected message: {message!r:.200}")
+        except Exception:
+            if running.problem is None:
+                running.problem = "the driver could not record what the trial sent:\n"
+                running.problem += traceback.format_exc()
+
+    def _answer(self, question: int, running: _Running | None, kind: str, argument: Any) -> None:
+        try:
+            if running is None:
+                raise TuneryError("the trial is no longer running")
+            trial = running.trial
+            answer = trial.should_prune() if kind == "prune" else trial.restore(argument)
+            reply: tuple[str, Any] = ("ok", answer)
+        except Exception:
+            reply = ("error", traceback.format_exc())
+        self.hub.answer.remote(question, reply)  # not awaited: the trial waits, not the driver
+
+    # -- ending trials -----------------------------------------------------------------------------
+
+    def _finish(self, ref: Any) -> None:
+        running = self.running.pop(ref)
+        self.by_key.pop(running.key, None)
+        try:
+            outcome: Outcome = self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as exc:  # the task's own code raised
+            outcome = Outcome(TrialState.FAILED, None, str(exc))
+        except self.ray.exceptions.RayError as exc:
+            self.capacity = 0  # a node may have gone: re-read the room before the next submit
+            if self._node_gone(running):
+                self._give_back(running, f"interrupted: its Ray node died ({type(exc).__name__})")
+                return
+            outcome = Outcome(TrialState.FAILED, None, _death_note(exc, running))
+        if running.problem is not None:
+            outcome = Outcome(TrialState.FAILED, None, running.problem)
+        frozen = self.study.tell(running.trial, outcome.value, outcome.state, outcome.error)
+        self.done += 1
+        self.view.finished(frozen)
+        if self.on_finished is not None:
+            self.on_finished(frozen)
+
+    def _node_gone(self, running: _Running) -> bool:
+        """Whether the trial's node is dead (or it died before saying where it ran)."""
+        if running.node is None:
+            return True
+        alive = {node["NodeID"] for node in self.ray.nodes() if node.get("Alive")}
+        return running.node not in alive
+
+    def _give_back(self, running: _Running, error: str) -> None:
+        """FAILED and interrupted: the trial does not count and the study re-runs its draw."""
+        trial = running.trial
+        frozen = self.study.tell(trial, state=TrialState.FAILED, error=error, interrupted=True)
+        self.view.finished(frozen)
+
+    def _interrupt_running(self, exc: BaseException) -> None:
+        """Ctrl-C or an error here: cancel the tasks, mark their trials interrupted."""
+        reason = f"interrupted by {type(exc).__name__}: {exc}".rstrip(": ")
+        for ref, running in list(self.running.items()):
+            with suppress(Exception):
+                self.ray.cancel(ref, force=True)
+            with suppress(Exception):  # the store may be what failed; the next run cleans up
+                self._give_back(running, reason)
+        self.running.clear()
+
+
+def _death_note(exc: BaseException, running: _Running) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return (
+        f"Ray worker process died ({type(exc).__name__}: {first}) while running trial "
+        f"{running.trial.number}; its node is alive, so the draw is not re-run "
+        "(out of memory is the usual cause)"
+    )
+
+
+# -- the hub ---------------------------------------------------------------------------------------
+
+
+class _Hub:
+    """An async actor between the trials and the driver: an inbox, and a future per question."""
+
+    def __init__(self) -> None:
+        self._inbox: list[tuple[Any, ...]] = []
+        self._questions: dict[int, asyncio.Future[Any]] = {}
+        self._next = 0
+        self._arrived = asyncio.Event()
+
+    async def post(self, message: tuple[Any, ...]) -> None:
+        self._inbox.append(message)
+        self._arrived.set()
+
+    async def ask(self, message: tuple[Any, ...]) -> Any:
+        question, self._next = self._next, self._next + 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._questions[question] = future
+        await self.post(("ask", question, message))
+        return await future
+
+    async def answer(self, question: int, reply: Any) -> None:
+        future = self._questions.pop(question, None)
+        if future is not None and not future.done():
+            future.set_result(reply)
+
+    async def kick(self) -> None:
+        self._arrived.set()
+
+    async def drain(self, timeout: float) -> list[tuple[Any, ...]]:
+        """The messages waiting, after waiting up to ``timeout`` seconds for the first one."""
+        if not self._inbox and timeout > 0:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+        messages, self._inbox = self._inbox, []
+        self._arrived.clear()
+        return messages
+
+
+def _start_hub(ray: ModuleType) -> Any:
+    """The hub on the driver's node (never on a node that may be removed), holding no CPU."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = ray.get_runtime_context().get_node_id()
+    strategy = NodeAffinitySchedulingStrategy(here, soft=False)  # it must die with the driver
+    hub_class = ray.remote(_Hub)
+    return hub_class.options(num_cpus=0, scheduling_strategy=strategy).remote()
+
+
+# -- in the task -----------------------------------------------------------------------------------
+
+
+class _HubBackend:
+    """The task's ``TrialBackend``: calls go to the driver through the hub."""
+
+    def __init__(self, ray: ModuleType, hub: Any, key: int) -> None:
+        self._ray = ray
+        self._hub = hub
+        self._key = key
+        self._posted: list[Any] = []
+
+    def post(self, *message: Any, wait: bool = True) -> None:
+        """Send a one-way call; ``wait=False``: ``flush`` need not wait for it to arrive."""
+        posted = self._hub.post.remote((self._key, *message))
+        if wait:
+            self._posted.append(posted)
+
+    def report(self, trial: Trial, epoch: int, metrics: dict[str, float]) -> None:
+        self.post("report", epoch, metrics)
+
+    def should_prune(self, trial: Trial, epoch: int) -> bool:
+        return bool(self._ask("prune", epoch))
+
+    def checkpoint(self, trial: Trial, epoch: int, state: bytes) -> None:
+        self.post("checkpoint", epoch, state)
+
+    def restore(self, trial: Trial, epoch: int | None) -> bytes | None:
+        state = self._ask("restore", epoch)
+        return state if isinstance(state, bytes) else None
+
+    def set_user_attr(self, trial: Trial, key: str, value: Any) -> None:
+        self.post("attr", key, value)
+
+    def flush(self) -> None:
+        """Wait until the hub holds everything posted (before the task returns its outcome)."""
+        if self._posted:
+            self._ray.get(self._posted)
+            self._posted.clear()
+
+    def _ask(self, kind: str, argument: Any) -> Any:
+        status, answer = self._ray.get(self._hub.ask.remote((self._key, kind, argument)))
+        if status != "ok":
+            raise TuneryError(f"the driver failed to answer {kind!r}:\n{answer}")
+        return answer
+
+
+_OBJECTIVES: dict[bytes, Callable[[Trial], Any]] = {}  # per worker process: unpickled once
+
+
+def _objective(ray: ModuleType, ref: Any) -> Callable[[Trial], Any]:
+    key = ref.binary()
+    if key not in _OBJECTIVES:
+        _OBJECTIVES.clear()  # one study at a time per worker: drop older objectives
+        _OBJECTIVES[key] = ray.get(ref)
+    return _OBJECTIVES[key]
+
+
+def _run_remote(
+    box: list[Any],
+    task: tuple[FrozenTrial, str, tuple[int, ...]],
+    hub: Any,
+    key: int,
+    cpus: float,
+) -> Outcome:
+    """One trial, in a Ray worker. ``box`` holds the objective's ref unresolved (cached here)."""
+    import ray
+    from threadpoolctl import threadpool_limits
+
+    backend = _HubBackend(ray, hub, key)
+    # Only read if the task dies: no need to wait for it before returning.
+    backend.post("node", ray.get_runtime_context().get_node_id(), wait=False)
+    record, metric, resumes = task
+    trial = Trial(record, backend, metric=metric, resumes=resumes)
+    try:
+        with threadpool_limits(limits=max(1, int(cpus))):  # BLAS on the CPUs this task holds
+            outcome = call_objective(_objective(ray, box[0]), trial)
+    except BaseException:  # SystemExit, KeyboardInterrupt, or the objective failed to load
+        outcome = Outcome(TrialState.FAILED, None, traceback.format_exc())
+    backend.flush()
+    return outcome

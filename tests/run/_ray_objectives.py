@@ -1,0 +1,54 @@
+"""Objectives for the Ray tests: module-level, so that Ray workers import them by name."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tunery import Pruned
+from tunery.records import FrozenTrial
+from tunery.trial import Trial
+
+
+def steps(trial: Trial) -> float:
+    """Three epochs reporting x·epoch/3, asking the pruner after each one."""
+    x = float(trial.params["x"])
+    for epoch in range(1, 4):
+        trial.report(epoch, val_accuracy=x * epoch / 3)
+        if epoch < 3 and trial.should_prune():
+            raise Pruned(f"trial {trial.number} pruned at epoch {epoch}")
+    return x
+
+
+def broken(trial: Trial) -> float:
+    """Raises for x < 0.5; else returns x."""
+    if trial.params["x"] < 0.5:
+        raise RuntimeError("this trial is broken on purpose")
+    return float(trial.params["x"])
+
+
+def gated(trial: Trial) -> float:
+    """Marks its start (with its node) in the folder ``params["gate"]``, then waits there for the
+    file ``open`` (or ``open-<number>``): a test knows where each trial runs before it kills a
+    node or the driver."""
+    import ray
+
+    gate = Path(str(trial.params["gate"]))
+    node = ray.get_runtime_context().get_node_id()
+    (gate / f"started-{trial.number}-{node}").write_text(repr(trial.params["x"]))
+    while not (gate / "open").exists() and not (gate / f"open-{trial.number}").exists():
+        time.sleep(0.05)
+    return float(trial.params["x"])
+
+
+class BelowPruner:
+    """Prunes a trial whose latest reported metric is below ``floor`` (needs the report there)."""
+
+    def __init__(self, floor: float) -> None:
+        self.floor = floor
+
+    def should_prune(
+        self, study_trials: Sequence[FrozenTrial], trial: FrozenTrial, epoch: int
+    ) -> bool:
+        return trial.curve[epoch]["val_accuracy"] < self.floor
