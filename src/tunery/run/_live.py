@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tunery.records import FrozenTrial, TrialState
+from tunery.run._protocol import AskTell
 
 __all__ = ["LiveView", "live_enabled"]
 
@@ -84,6 +85,23 @@ class LiveView:
         self._live: Live | None = None
 
     # -- events ----------------------------------------------------------------------------------
+
+    @classmethod
+    def of_study(
+        cls, study: AskTell, *, target: int, live: bool | None, console: Console | None
+    ) -> Self:
+        """The view of a run of ``study`` to ``target`` trials, on ``console`` (default: stdout);
+        ``live`` as ``live_enabled`` reads it."""
+        screen = console if console is not None else Console()
+        return cls(
+            target=target,
+            done=study.count_done(),
+            metric=study.metric,
+            direction=study.direction,
+            best=study.current_best(),
+            console=screen,
+            enabled=live_enabled(live, screen),
+        )
 
     def started(self, number: int, params: Mapping[str, Any]) -> None:
         self.running[number] = _Running(dict(params))

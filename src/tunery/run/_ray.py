@@ -46,7 +46,7 @@ from rich.console import Console
 
 from tunery._exceptions import ConfigError, TuneryError
 from tunery.records import FrozenTrial, TrialState
-from tunery.run._live import LiveView, live_enabled
+from tunery.run._live import LiveView
 from tunery.run._protocol import AskTell, OnFinished
 from tunery.run._resources import Resources
 from tunery.run._sequential import Outcome, call_objective
@@ -136,16 +136,7 @@ class RayExecutor:
         if done >= target:
             return
         shared = _share(ray, objective, self.resources)
-        screen = console if console is not None else Console()
-        view = LiveView(
-            target=target,
-            done=done,
-            metric=study.metric,
-            direction=study.direction,
-            best=study.current_best(),
-            console=screen,
-            enabled=live_enabled(live, screen),
-        )
+        view = LiveView.of_study(study, target=target, live=live, console=console)
         with view:
             _Driver(ray, study, shared, target, done, on_finished, view, self.resources).run()
 

@@ -47,7 +47,7 @@ from tunery._validation import check_int
 from tunery.records import FrozenTrial, TrialState
 from tunery.run._capture import OutputCapture, read_tail, remove_quietly
 from tunery.run._guard import InterruptGuard as _InterruptGuard
-from tunery.run._live import LiveView, live_enabled
+from tunery.run._live import LiveView
 from tunery.run._protocol import AskTell, OnFinished
 from tunery.run._sequential import Outcome, call_objective
 from tunery.trial import Trial
@@ -91,16 +91,7 @@ def run_pool(
     done = study.count_done()
     if done >= target:
         return
-    screen = console if console is not None else Console()
-    view = LiveView(
-        target=target,
-        done=done,
-        metric=study.metric,
-        direction=study.direction,
-        best=study.current_best(),
-        console=screen,
-        enabled=live_enabled(live, screen),
-    )
+    view = LiveView.of_study(study, target=target, live=live, console=console)
     with _InterruptGuard() as guard, view:
         pool = _Coordinator(study, payload, target, done, on_finished, view, guard)
         try:
