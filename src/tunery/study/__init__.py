@@ -71,9 +71,9 @@ from tunery.study._helpers import (
     _round_targets,
     _sampler_from_spec,
     _sampler_spec,
-    _value,
     round_seed,
 )
+from tunery.study._reading import StudyReader
 from tunery.trial import Trial, TrialBackend
 
 __all__ = [
@@ -134,7 +134,7 @@ class LocalBackend:
         self._study._beat_for(trial)
 
 
-class Study:
+class Study(StudyReader):
     """The trials of one tuning run, in a store. Same ``name`` and ``storage`` reopens it.
 
     Args:
@@ -205,70 +205,6 @@ class Study:
         self._beats: dict[int, float] = {}  # trial id -> the last heartbeat this process wrote
         self._last_sweep = -math.inf
         self._taken_back: dict[int, FrozenTrial] = {}  # number -> record of a stale trial
-
-    # -- reading ---------------------------------------------------------------------------------
-
-    @property
-    def trials(self) -> list[FrozenTrial]:
-        """Every trial, in number order (read from the store: other processes see them too)."""
-        return self.storage.get_all_trials(self.study_id)
-
-    def get_trials(self, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
-        """The trials in ``states`` (all when None), in number order."""
-        return self.storage.get_all_trials(self.study_id, states=states)
-
-    @property
-    def best_trial(self) -> FrozenTrial:
-        """The best COMPLETE trial by the study's direction (the first one on a tie)."""
-        best = self.current_best()
-        if best is None:
-            raise ConfigError(
-                "best_trial", f"{len(self.trials)} trials, none COMPLETE", "a COMPLETE trial"
-            )
-        return best
-
-    def current_best(self) -> FrozenTrial | None:
-        """The best COMPLETE trial so far (the first one on a tie), or ``None``."""
-        complete = self.get_trials([TrialState.COMPLETE])
-        if not complete:
-            return None
-        pick = max if self.direction == "maximize" else min
-        return pick(complete, key=lambda trial: _value(trial))
-
-    @property
-    def best_value(self) -> float:
-        return _value(self.best_trial)
-
-    @property
-    def best_params(self) -> dict[str, Any]:
-        return dict(self.best_trial.params)
-
-    @property
-    def rounds(self) -> list[Round]:
-        """The rounds so far, first to last (read from the store)."""
-        return [Round.from_record(r) for r in self.storage.get_rounds(self.study_id)]
-
-    @property
-    def space(self) -> Space:
-        """The current round's space (re-read from the store unless this process runs the study)."""
-        if not self._running:
-            self._rounds = self.rounds
-        if not self._rounds:
-            raise ConfigError("space", None, f"a search space (study {self.name!r} has none yet)")
-        return dict(self._rounds[-1].space)
-
-    def __repr__(self) -> str:
-        return f"Study({self.name!r}, {self.storage.url!r}, direction={self.direction!r})"
-
-    def close(self) -> None:
-        """Close the store (and give up running the study); the study's data stays in it."""
-        self.storage.close()
-
-    def __enter__(self) -> Study:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- ask and tell ----------------------------------------------------------------------------
 
@@ -569,10 +505,6 @@ class Study:
             TuneryWarning,
             stacklevel=3,
         )
-
-    def count_done(self) -> int:
-        """Finished trials that count toward ``n_trials`` (all but the interrupted ones)."""
-        return sum(1 for t in self.trials if t.state.is_finished() and not t.interrupted)
 
     def _stage(self, n_stages: int) -> int:
         """Which of ``caviar``'s rounds the study is in: zoomed rounds since the base round."""
