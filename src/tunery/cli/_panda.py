@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tunery._exceptions import ConfigError
-from tunery.cli._app import app, console, console_err
+from tunery.cli._app import STORAGE_OPTION, app, console, console_err
 from tunery.cli._pictures import assignments_text, lineage_tree, sparkline, value_text
 from tunery.config import DEFAULT_STORAGE, SEARCHABLE, TuneConfig, load_config, trial_data
 from tunery.nn.train import EpochMetrics
@@ -37,7 +37,6 @@ from tunery.workflows.panda import AppliedEvent, Panda, PandaControl, branch_cur
 
 __all__ = ["nudge", "panda", "parse_assignments", "pause", "resume", "rollback"]
 
-_STORAGE_HELP = f"Study store URL, e.g. sqlite:///runs/tunery.db [default: {DEFAULT_STORAGE}]."
 _MEMORY_URLS = ("memory", ":memory:", "sqlite:///:memory:", "sqlite://")
 _CHART_WIDTH = 60  # epochs shown in the live chart (the latest ones)
 
@@ -318,10 +317,14 @@ def _epoch_line(branch: int | None, metrics: EpochMetrics, epochs: int) -> str:
 # ------------------------------------------------------------------------------ control commands
 
 
-@app.command()
-@click.argument("study_name", metavar="STUDY")
+def _control_command(function: Callable[..., None]) -> click.Command:
+    """A control command on ``app``: the STUDY argument first, ``--storage`` last."""
+    with_storage = STORAGE_OPTION(function)
+    return app.command()(click.argument("study_name", metavar="STUDY")(with_storage))
+
+
+@_control_command
 @click.argument("assignments", nargs=-1, metavar="NAME=VALUE...")
-@click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
 def nudge(study_name: str, assignments: tuple[str, ...], storage: str) -> None:
     """Change hyperparameters of the model panda trains, from its next epoch on.
 
@@ -333,8 +336,7 @@ def nudge(study_name: str, assignments: tuple[str, ...], storage: str) -> None:
         _queued(control, control.nudge(**changes))
 
 
-@app.command()
-@click.argument("study_name", metavar="STUDY")
+@_control_command
 @click.option("--epoch", type=click.IntRange(min=0), required=True, help="The epoch to go back to.")
 @click.option(
     "--trial",
@@ -342,7 +344,6 @@ def nudge(study_name: str, assignments: tuple[str, ...], storage: str) -> None:
     type=click.IntRange(min=0),
     help="Take the epoch on this trial's path [default: the latest branch].",
 )
-@click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
 def rollback(study_name: str, epoch: int, trial_number: int | None, storage: str) -> None:
     """Go back to an epoch's checkpoint and go on from there as a new branch.
 
@@ -353,18 +354,14 @@ def rollback(study_name: str, epoch: int, trial_number: int | None, storage: str
         _queued(control, control.rollback(epoch, trial_number))
 
 
-@app.command()
-@click.argument("study_name", metavar="STUDY")
-@click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
+@_control_command
 def pause(study_name: str, storage: str) -> None:
     """Pause panda at the next epoch boundary (it waits, still taking nudges and rollbacks)."""
     with _control(study_name, storage) as control:
         _queued(control, control.pause())
 
 
-@app.command()
-@click.argument("study_name", metavar="STUDY")
-@click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
+@_control_command
 def resume(study_name: str, storage: str) -> None:
     """Let a paused panda train again."""
     with _control(study_name, storage) as control:

@@ -22,8 +22,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from tunery._exceptions import ConfigError
-from tunery.cli._app import REPORT_DIR, TOP_OPTION, app, console, console_err
-from tunery.config import DEFAULT_STORAGE, SAMPLERS, TuneConfig, default_config, load_config
+from tunery.cli._app import REPORT_DIR, STORAGE_OPTION, TOP_OPTION, app, console, console_err
+from tunery.config import SAMPLERS, TuneConfig, default_config, load_config
 from tunery.pruners import PRUNERS
 from tunery.records import FrozenTrial, TrialState
 from tunery.run import EXECUTORS, OUTPUT_LIMIT, connect
@@ -42,7 +42,6 @@ _STATES = (
     TrialState.FAILED,
     TrialState.RUNNING,
 )
-_STORAGE_HELP = f"Study store URL, e.g. sqlite:///runs/tunery.db [default: {DEFAULT_STORAGE}]."
 
 
 # ------------------------------------------------------------------------------------------ tune
@@ -69,7 +68,6 @@ _STORAGE_HELP = f"Study store URL, e.g. sqlite:///runs/tunery.db [default: {DEFA
     "--report-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=REPORT_DIR,
-    show_default=True,
     help="Where the HTML report goes (in a folder named after the study).",
 )
 @click.option("--report/--no-report", default=True, help="Write the HTML report at the end.")
@@ -244,7 +242,7 @@ def _write_report(study: Study, report_dir: Path) -> None:
 
 
 @app.command(name="ls")
-@click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
+@STORAGE_OPTION
 def ls(storage: str) -> None:
     """List the studies in a store: trials by state and the best value."""
     with get_storage(storage, create=False, field="--storage") as store:
@@ -275,7 +273,7 @@ def ls(storage: str) -> None:
 @click.argument("study_name", metavar="STUDY")
 @click.option("--trial", "trial_number", type=int, help="Show this trial instead of the study.")
 @TOP_OPTION
-@click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
+@STORAGE_OPTION
 def show(study_name: str, trial_number: int | None, top: int, storage: str) -> None:
     """Show a study (its rounds with their boxes, the best trials) or one of its trials.
 
@@ -413,7 +411,7 @@ def _optional_path(flag: str, name: str, rows: str, default: str) -> Callable[[A
 @click.argument("study_name", metavar="STUDY")
 @_optional_path("--csv", "csv_path", "one row per trial", "STUDY.csv")
 @_optional_path("--curves", "curves_path", "one row per trial and epoch", "STUDY-curves.csv")
-@click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
+@STORAGE_OPTION
 def export(study_name: str, csv_path: str | None, curves_path: str | None, storage: str) -> None:
     """Export a study's trials (--csv) and their per-epoch curves (--curves) as CSV files.
 

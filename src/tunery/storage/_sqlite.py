@@ -276,8 +276,8 @@ class SqliteStorage(BaseStorage):
         parent: tuple[int, int] | None = None,
     ) -> FrozenTrial:
         text = encode_json(dict(params), "params")
-        parent_number, parent_epoch = (None, None) if parent is None else parent
         now = time.time()
+        columns = (sample_id, round, text, RUNNING, now, *(parent or (None, None)))
         with self._write() as con:
             ((number,),) = con.execute(
                 "SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?", (study_id,)
@@ -286,17 +286,7 @@ class SqliteStorage(BaseStorage):
             trial_id = con.execute(
                 "INSERT INTO trials (study_id, number, sample_id, round, params, state, started, "
                 "parent_number, parent_epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    study_id,
-                    number,
-                    sample_id,
-                    round,
-                    text,
-                    RUNNING,
-                    now,
-                    parent_number,
-                    parent_epoch,
-                ),
+                (study_id, number, *columns),
             ).lastrowid
         if trial_id is None:  # an INSERT always sets it; this keeps the type checker informed
             raise StorageError(f"{self.path}: the new trial got no id")
