@@ -166,16 +166,7 @@ class TrainSettings:
         """The training recipe (``--beta`` is β for momentum/RMSprop, β1 for Adam); errors name
         the option."""
         try:
-            spec = TrainSpec(
-                optimizer=self.optimizer,
-                lr=self.lr,
-                beta=self.beta,
-                schedule=self.decay,
-                batch_size=self.batch_size,
-                l2=self.l2,
-                seed=self.seed,
-                backend=self.backend,  # type: ignore[arg-type]
-            )
+            spec = TrainSpec.of(self, schedule=self.decay)
         except ConfigError as error:
             raise renamed(error, "--") from None
         if spec.ignored_fields():

@@ -27,19 +27,6 @@ from tunery.pruners import make_pruner
 from tunery.run import EXECUTORS, Resources, default_workers
 from tunery.storage import parse_storage_url
 
-__all__ = [
-    "DATA_SEARCHABLE",
-    "DEFAULT_STORAGE",
-    "METRICS",
-    "SAMPLERS",
-    "SEARCHABLE",
-    "SECTIONS",
-    "DataSection",
-    "ModelSection",
-    "RunSection",
-    "StudySection",
-]
-
 DEFAULT_STORAGE = "sqlite:///tunery.db"
 SECTIONS = ("study", "data", "model", "space", "run")
 METRICS = ("val_accuracy", "train_accuracy", "loss")
@@ -280,18 +267,7 @@ class ModelSection:
         """The training recipe of these settings (errors name ``model.<field>``)."""
         schedule = self.schedule()
         try:
-            return TrainSpec(
-                optimizer=self.optimizer,
-                lr=self.lr,
-                beta=self.beta,
-                beta2=self.beta2,
-                epsilon=self.epsilon,
-                batch_size=self.batch_size,
-                l2=self.l2,
-                schedule=schedule,
-                seed=self.seed,
-                backend=self.backend,
-            )
+            return TrainSpec.of(self, schedule=schedule)
         except ConfigError as error:
             raise renamed(error, "model.") from None
 

@@ -290,17 +290,11 @@ class SqliteStorage(BaseStorage):
             ).lastrowid
         if trial_id is None:  # an INSERT always sets it; this keeps the type checker informed
             raise StorageError(f"{self.path}: the new trial got no id")
-        return FrozenTrial(
-            number=number,
-            trial_id=trial_id,
-            sample_id=sample_id,
-            round=round,
-            params=decode_json(text),
-            state=TrialState.RUNNING,
-            started=now,
-            parent=parent,
-            heartbeat=now,  # no beat yet: the start is the last sign of life
-        )
+        parent_number, parent_epoch = parent or (None, None)
+        # The row as TRIAL_COLUMNS would read it back: no value, error or end yet; the start is
+        # the last sign of life.
+        row = (trial_id, number, sample_id, round, text, RUNNING, None, None, 0, now, None)
+        return trial_record((*row, parent_number, parent_epoch, now, None), {}, {})
 
     def _raise_not_running(self, con: sqlite3.Connection, trial_id: int) -> None:
         row = con.execute("SELECT state FROM trials WHERE trial_id = ?", (trial_id,)).fetchone()
