@@ -46,12 +46,12 @@ from tunery.records import (
     StudyInfo,
     StudySummary,
     TrialState,
-    clean_value,
     decode_json,
     encode_json,
 )
 from tunery.storage._base import (
     BaseStorage,
+    TrialEnd,
     check_epoch,
     check_event_args,
     check_metrics,
@@ -314,33 +314,14 @@ class SqliteStorage(BaseStorage):
             if not con.execute(guarded, (*values, trial_id, RUNNING)).rowcount:
                 self._raise_not_running(con, trial_id)
 
-    def finish_trial(
-        self,
-        trial_id: int,
-        *,
-        state: TrialState,
-        value: float | None = None,
-        error: str | None = None,
-        interrupted: bool = False,
-        output: str | None = None,
-    ) -> float:
-        if not TrialState(state).is_finished():
-            raise ConfigError("state", state, "a finished state")
+    def _finish(self, trial_id: int, end: TrialEnd) -> float:
         now = time.time()
+        ending = (int(end.state), end.value, end.error, int(end.interrupted), now, end.output)
         with self._write() as con:
             updated = con.execute(
                 "UPDATE trials SET state = ?, value = ?, error = ?, interrupted = ?, finished = ?, "
                 "output = ? WHERE trial_id = ? AND state = ?",
-                (
-                    int(state),
-                    clean_value(value),
-                    error,
-                    int(interrupted),
-                    now,
-                    output,
-                    trial_id,
-                    RUNNING,
-                ),
+                (*ending, trial_id, RUNNING),
             ).rowcount
             if not updated:
                 self._raise_not_running(con, trial_id)
