@@ -52,10 +52,14 @@ class Interval:
     finite: bool = True
 
     def accepts(self, value: object) -> bool:
-        if isinstance(value, bool) or not isinstance(value, self._abstract):
+        # Plain ints and floats skip the abstract-class checks: they run per trial on hot paths.
+        if type(value) is int or (type(value) is float and self.kind is float):
+            number = float(value)
+        elif isinstance(value, bool) or not isinstance(value, self._abstract):
             return False
-        assert isinstance(value, numbers.Real)
-        number = float(value)
+        else:
+            assert isinstance(value, numbers.Real)
+            number = float(value)
         if math.isnan(number) or math.isinf(number):
             return not self.finite and self.low is None and self.high is None
         return self._above_low(number) and self._below_high(number)
