@@ -55,7 +55,7 @@ counterpart. Members are synchronised through the store, one segment trial per m
 
 from tunery.workflows.pbt._control import PopulationControl, is_population
 from tunery.workflows.pbt._explore import explore, perturb
-from tunery.workflows.pbt._loop import Population, pbt
+from tunery.workflows.pbt._loop import Population, check_pbt, pbt
 from tunery.workflows.pbt._plans import member_rng, quantile_size, split
 from tunery.workflows.pbt._segment import SegmentObjective
 
@@ -63,6 +63,7 @@ __all__ = [
     "Population",
     "PopulationControl",
     "SegmentObjective",
+    "check_pbt",
     "explore",
     "is_population",
     "member_rng",

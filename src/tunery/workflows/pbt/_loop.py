@@ -79,6 +79,14 @@ def pbt(
     return runner.run(on_segment)
 
 
+def check_pbt(config: TuneConfig, options: PBTSection | None = None) -> None:
+    """What the config's sections cannot check alone: an interval shorter than the training."""
+    interval = (options or config.pbt).perturbation_interval
+    if interval >= config.epochs:
+        expected = f"fewer epochs than the {config.epochs} each member trains (run.epochs)"
+        raise ConfigError("pbt.perturbation_interval", interval, expected)
+
+
 class Population:
     """A PBT population of ``study``: ``options.population`` members of ``config``'s model.
 
@@ -93,11 +101,9 @@ class Population:
         self.config = config
         self.options = options
         self.live = live
+        check_pbt(config, options)
         self.epochs = config.epochs
         self.interval = options.perturbation_interval
-        if self.interval >= self.epochs:
-            expected = f"fewer epochs than the {self.epochs} each member trains (run.epochs)"
-            raise ConfigError("pbt.perturbation_interval", self.interval, expected)
         self.steps = math.ceil(self.epochs / self.interval)
         self.space = dict(config.space)
         self.objective = SegmentObjective(config)
