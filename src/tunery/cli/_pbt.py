@@ -20,7 +20,7 @@ from tunery.records import FrozenTrial
 from tunery.report import segment_info
 from tunery.run import EXECUTORS, connect
 from tunery.workflows.objective import TEST_ACCURACY, load_config_dataset, open_study
-from tunery.workflows.pbt import Population
+from tunery.workflows.pbt import Population, check_pbt
 from tunery.workflows.pbt import pbt as run_pbt
 
 __all__ = ["pbt"]
