@@ -80,7 +80,9 @@ def test_show_draws_the_population_tree(
     _, db, _ = trained
     code, out, _ = run_cli(capsys, "show", "pop", "--storage", f"sqlite:///{db}")
     assert code == 0
-    assert "population lineage" in out and "member 0" in out and "(by pbt)" in out
+    assert "population lineage" in out
+    assert "member 0" in out
+    assert "(by pbt)" in out
 
 
 def test_the_report_draws_the_lineage_and_the_schedules(
@@ -95,7 +97,8 @@ def test_the_report_draws_the_lineage_and_the_schedules(
     assert (out_dir / "lineage.png").stat().st_size > 0
     assert (out_dir / "schedules.png").stat().st_size > 0
     page = (out_dir / "index.html").read_text(encoding="utf-8")
-    assert "Population-based training" in page and "schedules.png" in page
+    assert "Population-based training" in page
+    assert "schedules.png" in page
 
 
 def test_nudge_queues_for_a_member_and_refuses_mistakes(
@@ -104,7 +107,9 @@ def test_nudge_queues_for_a_member_and_refuses_mistakes(
     _, db, _ = trained
     url = f"sqlite:///{db}"
     code, out, _ = run_cli(capsys, "nudge", "pop", "--storage", url, "--member", "1", "lr=0.002")
-    assert code == 0 and "queued nudge lr=0.002" in out and "member 1" in out
+    assert code == 0
+    assert "queued nudge lr=0.002" in out
+    assert "member 1" in out
     for args, needle in [
         (["lr=0.002"], "--member"),
         (["--member", "7", "lr=0.002"], "member: expected a member"),
@@ -113,7 +118,8 @@ def test_nudge_queues_for_a_member_and_refuses_mistakes(
     ]:
         code, _, err = run_cli(capsys, "nudge", "pop", "--storage", url, *args)
         assert code == 2, args
-        assert needle in err and "Traceback" not in err
+        assert needle in err
+        assert "Traceback" not in err
 
 
 @pytest.mark.parametrize(
@@ -136,7 +142,8 @@ def test_a_mistake_is_exit_code_2_and_writes_nothing(
     config, db = write_config(tmp_path, extra)
     code, _, err = run_cli(capsys, "pbt", str(config), *flags)
     assert code == 2
-    assert needle in err and "Traceback" not in err
+    assert needle in err
+    assert "Traceback" not in err
     assert not db.exists()
 
 

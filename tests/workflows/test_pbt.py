@@ -67,7 +67,8 @@ def restored(config: TuneConfig, params: dict[str, Any], blob: bytes) -> Trainer
 
 def same_weights(first: Trainer, second: Trainer) -> bool:
     mine, theirs = first.model.parameters(), second.model.parameters()
-    assert mine and sorted(mine) == sorted(theirs)
+    assert mine
+    assert sorted(mine) == sorted(theirs)
     return all(np.array_equal(mine[name], theirs[name]) for name in mine)
 
 
@@ -77,7 +78,7 @@ def checkpoint(study: Study, trial: FrozenTrial, epoch: int) -> bytes:
     return found[1]
 
 
-# -- the population ---------------------------------------------------------------------------------
+# -- the population --------------------------------------------------------------------------------
 
 
 def test_every_member_trains_every_step_once(done: Study) -> None:
@@ -179,13 +180,14 @@ def test_another_seed_draws_another_population(done: Study) -> None:
     assert [t.params for t in other.trials[:SIZE]] != [t.params for t in done.trials[:SIZE]]
 
 
-# -- what is stored ---------------------------------------------------------------------------------
+# -- what is stored --------------------------------------------------------------------------------
 
 
 def test_each_exploit_is_an_event_and_a_lineage_edge(done: Study) -> None:
     events = done.storage.get_events(done.study_id, pending=False)
     exploits = [e for e in events if e.kind == "exploit"]
-    assert exploits and all(e.applied is not None for e in exploits)
+    assert exploits
+    assert all(e.applied is not None for e in exploits)
     by_number = {t.number: t for t in done.trials}
     for event in exploits:
         trial = by_number[event.trial_number]  # type: ignore[index]
@@ -207,11 +209,12 @@ def test_the_lineage_tree_hangs_each_exploit_under_the_stretch_it_copied(done: S
         stretch = stack.pop()
         stretches.append(stretch)
         for epoch, child in stretch.children:
-            assert child.source is not None and child.source[2] == epoch
+            assert child.source is not None
+            assert child.source[2] == epoch
             assert child.source[1] in [t.number for t in stretch.trials]
             stack.append(child)
     assert sum(len(s.trials) for s in stretches) == len(done.trials)
-    exploits = [e for e in done.storage.get_events(done.study_id, pending=False)]
+    exploits = list(done.storage.get_events(done.study_id, pending=False))
     assert sum(1 for s in stretches if s.source is not None) == len(exploits)
 
 
@@ -225,7 +228,8 @@ def test_each_final_members_schedule_covers_every_epoch(done: Study) -> None:
         assert schedule.values["lr"][-1] == final.params["lr"]
         assert schedule.value == final.value
         for epoch, source in schedule.exploits:
-            assert epoch % INTERVAL == 0 and 0 <= source < SIZE
+            assert epoch % INTERVAL == 0
+            assert 0 <= source < SIZE
 
 
 def test_the_population_object_names_its_members_and_best(done: Study) -> None:
@@ -254,9 +258,14 @@ def test_a_member_nudged_by_hand_takes_the_value_at_its_next_boundary() -> None:
     second = segments(study)[(0, 1)]  # member 0 finished first (one worker)
     assert second.params["lr"] == 0.0123
     (entry,) = [e for e in branch_events(second) if e.event_id == sent[0]]
-    assert (entry.kind, entry.by, entry.payload, entry.epoch) == ("nudge", "hand", {"lr": 0.0123}, 2)
+    assert (entry.kind, entry.by, entry.payload, entry.epoch) == (
+        "nudge",
+        "hand",
+        {"lr": 0.0123},
+        2,
+    )
     assert "(by hand)" in entry.describe()
-    applied = [e for e in study.storage.get_events(study.study_id, pending=False)]
+    applied = list(study.storage.get_events(study.study_id, pending=False))
     assert all(e.applied is not None for e in applied)
 
 

@@ -77,9 +77,7 @@ def test_explore_changes_only_the_names_asked_and_stays_in_the_space(
     params = {"lr": 0.01, "beta": 0.9, "units": 16, "batch_size": 64}
     names = ["lr", "beta", "batch_size"]  # units is no nudge: it shapes the weights
     rng = np.random.default_rng(seed)
-    changes = explore(
-        params, space, names, rng, factors=FACTORS, resample_probability=probability
-    )
+    changes = explore(params, space, names, rng, factors=FACTORS, resample_probability=probability)
     assert set(changes) == set(names)
     for name, value in changes.items():
         assert space[name].contains(value), (name, value)
@@ -120,7 +118,8 @@ def test_the_bottom_quantile_exploits_the_top_one(
     segments = {m: _segment(m, v, TrialState.COMPLETE) for m, v in enumerate(values)}
     top, bottom = split(segments, maximize, fraction)
     size = quantile_size(len(values), fraction)
-    assert len(bottom) == size and len(top) == max(size, 1)
+    assert len(bottom) == size
+    assert len(top) == max(size, 1)
     assert not set(top) & set(bottom)
     sign = 1 if maximize else -1
     worst_top = min(sign * values[m] for m in top)

@@ -114,7 +114,8 @@ def test_sigkill_mid_population_then_rerun_resumes_with_the_same_population(
     for key, trial in before.items():  # no finished segment lost or re-run
         assert after[key].number == trial.number
     killed = [t for t in trials if t.interrupted]
-    assert killed and all(t.state is TrialState.FAILED for t in killed)
+    assert killed
+    assert all(t.state is TrialState.FAILED for t in killed)
 
     plain = Study("crash", ":memory:", seed=5)
     pbt(plain, config(), workers=1)  # the same population, never interrupted
