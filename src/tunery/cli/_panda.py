@@ -34,6 +34,7 @@ from tunery.storage import get_storage
 from tunery.study import Study, load_study
 from tunery.workflows.objective import check_resizable, load_config_dataset, trial_settings
 from tunery.workflows.panda import AppliedEvent, Panda, PandaControl, branch_curve
+from tunery.workflows.pbt import PopulationControl, is_population
 
 __all__ = ["nudge", "panda", "parse_assignments", "pause", "resume", "rollback"]
 
@@ -325,15 +326,38 @@ def _control_command(function: Callable[..., None]) -> click.Command:
 
 @_control_command
 @click.argument("assignments", nargs=-1, metavar="NAME=VALUE...")
-def nudge(study_name: str, assignments: tuple[str, ...], storage: str) -> None:
+@click.option(
+    "--member",
+    type=int,
+    help="A PBT study: the member to nudge (applied at its next interval boundary).",
+)
+def nudge(study_name: str, assignments: tuple[str, ...], member: int | None, storage: str) -> None:
     """Change hyperparameters of the model panda trains, from its next epoch on.
 
     NAME is lr, l2, batch_size, or beta, beta2, epsilon where the optimizer uses them:
-    `tunery nudge digits lr=3e-4 beta=0.95`.
+    `tunery nudge digits lr=3e-4 beta=0.95`. In a PBT study (`tunery pbt`), --member M nudges
+    member M from its next interval boundary on, recorded as made by hand.
     """
     changes = parse_assignments(assignments, "NAME=VALUE")
     with _control(study_name, storage) as control:
+        if is_population(control.study):
+            _nudge_member(PopulationControl(control.study), member, changes)
+            return
+        if member is not None:
+            raise ConfigError("--member", member, "no --member: this is a panda study, not PBT")
         _queued(control, control.nudge(**changes))
+
+
+def _nudge_member(control: PopulationControl, member: int | None, changes: dict[str, Any]) -> None:
+    if member is None:
+        raise ConfigError("--member", None, "the member to nudge (a PBT study has many)")
+    event = control.nudge(member, **changes)
+    console.print(
+        f"queued nudge {escape(assignments_text(event.payload))} (event {event.event_id}) for "
+        f"member {member} of {escape(repr(control.study.name))}: applied at its next interval "
+        "boundary (when `tunery pbt` runs the study)",
+        highlight=False,
+    )
 
 
 @_control_command

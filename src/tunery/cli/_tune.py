@@ -279,7 +279,7 @@ def show(study_name: str, trial_number: int | None, top: int, storage: str) -> N
 
     With --trial N: the trial's params, state, value, user attributes, its curve epoch by epoch,
     what it printed in a pool worker and, for a failed trial, the error. A panda study also shows
-    its lineage tree.
+    its lineage tree; a PBT study, its population's lineage tree.
     """
     with load_study(study_name, get_storage(storage, create=False, field="--storage")) as study:
         if trial_number is None:
@@ -386,8 +386,12 @@ def _show_lineage(study: Study, trials: Sequence[FrozenTrial]) -> None:
     """The panda lineage tree, for a study with branched trials."""
     if not any(t.parent is not None or t.sample_id is None for t in trials):
         return
-    from tunery.cli._pictures import lineage_tree  # only panda studies need it
+    from tunery.cli._pictures import lineage_tree, population_tree  # only these studies need it
+    from tunery.report import is_segment
 
+    if any(is_segment(t) for t in trials):
+        console.print(population_tree(study))
+        return
     console.print(lineage_tree(study))
 
 
