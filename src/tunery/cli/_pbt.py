@@ -13,12 +13,13 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from tunery.cli._app import REPORT_DIR, app, console
+from tunery.cli._app import app, console
 from tunery.cli._pictures import assignments_text, population_tree
+from tunery.cli._tune import study_run_options
 from tunery.config import load_config
 from tunery.records import FrozenTrial
 from tunery.report import segment_info
-from tunery.run import EXECUTORS, connect
+from tunery.run import connect
 from tunery.workflows.objective import TEST_ACCURACY, load_config_dataset, open_study
 from tunery.workflows.pbt import Population, check_pbt
 from tunery.workflows.pbt import pbt as run_pbt
@@ -34,20 +35,7 @@ __all__ = ["pbt"]
 )
 @click.option("--epochs", type=int, help="Epochs each member trains (run.epochs).")
 @click.option("--workers", type=int, help="Worker processes (run.workers).")
-@click.option(
-    "--executor", type=click.Choice(EXECUTORS), help="local processes or Ray (run.executor)."
-)
-@click.option("--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (run.address).")
-@click.option("--seed", type=int, help="Seed of every draw (study.seed).")
-@click.option("--storage", help="Study store URL (study.storage).")
-@click.option("--name", help="Study name (study.name).")
-@click.option(
-    "--report-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=REPORT_DIR,
-    help="Where the HTML report goes (in a folder named after the study).",
-)
-@click.option("--report/--no-report", default=True, help="Write the HTML report at the end.")
+@study_run_options
 @click.option("--quiet", is_flag=True, help="No line per finished segment.")
 def pbt(
     config: Path,

@@ -47,6 +47,33 @@ _STATES = (
 # ------------------------------------------------------------------------------------------ tune
 
 
+def study_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options `tunery tune` and `tunery pbt` share: where trials run, the study, the report."""
+    for option in reversed(_STUDY_RUN_OPTIONS):
+        command = option(command)
+    return command
+
+
+_STUDY_RUN_OPTIONS = (
+    click.option(
+        "--executor", type=click.Choice(EXECUTORS), help="local processes or Ray (run.executor)."
+    ),
+    click.option(
+        "--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (run.address)."
+    ),
+    click.option("--seed", type=int, help="Seed of every draw (study.seed)."),
+    click.option("--storage", help="Study store URL (study.storage)."),
+    click.option("--name", help="Study name (study.name)."),
+    click.option(
+        "--report-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=REPORT_DIR,
+        help="Where the HTML report goes (in a folder named after the study).",
+    ),
+    click.option("--report/--no-report", default=True, help="Write the HTML report at the end."),
+)
+
+
 @app.command()
 @click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--trials", type=int, help="Finished trials to reach, over all rounds (run.trials).")
@@ -57,20 +84,7 @@ _STATES = (
     "--pruner", type=click.Choice(["none", *PRUNERS]), help="Stop hopeless trials (run.pruner)."
 )
 @click.option("--epochs", type=int, help="Epochs per trial (run.epochs, over model.epochs).")
-@click.option(
-    "--executor", type=click.Choice(EXECUTORS), help="local processes or Ray (run.executor)."
-)
-@click.option("--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (run.address).")
-@click.option("--seed", type=int, help="Seed of every draw (study.seed).")
-@click.option("--storage", help="Study store URL (study.storage).")
-@click.option("--name", help="Study name (study.name).")
-@click.option(
-    "--report-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=REPORT_DIR,
-    help="Where the HTML report goes (in a folder named after the study).",
-)
-@click.option("--report/--no-report", default=True, help="Write the HTML report at the end.")
+@study_run_options
 @click.option("--quiet", is_flag=True, help="No line per finished trial.")
 @click.option(
     "--print-config",

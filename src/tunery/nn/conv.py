@@ -15,6 +15,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from tunery._validation import check_int
 from tunery.nn._base import Array, Layer, as_dtype, check_positive_int
+from tunery.nn.layers import Weighted
 
 __all__ = ["Conv2D", "Flatten", "MaxPool2D"]
 
@@ -31,7 +32,7 @@ def _cached(array: Array | None, layer: Layer) -> Array:
     return array
 
 
-class Conv2D(Layer):
+class Conv2D(Weighted):
     """``out[n, f] = Σ_c x[n, c] ⋆ W[f, c] + b[f]``; ``W: (F, C, k, k)``, He-initialised."""
 
     def __init__(
@@ -93,12 +94,6 @@ class Conv2D(Layer):
                 patch = dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
                 dxp[:, :, i : i + s * ho : s, j : j + s * wo : s] += patch
         return dxp if p == 0 else dxp[:, :, p:-p, p:-p]
-
-    def parameters(self) -> dict[str, Array]:
-        return {"W": self.W} if self.b is None else {"W": self.W, "b": self.b}
-
-    def gradients(self) -> dict[str, Array]:
-        return {"W": self.dW} if self.db is None else {"W": self.dW, "b": self.db}
 
     def __repr__(self) -> str:
         return (
