@@ -14,13 +14,13 @@ import click
 from rich.markup import escape
 
 from tunery.cli._app import app, console
-from tunery.cli._pictures import assignments_text, population_tree
+from tunery.cli._pictures import assignments_text, population_tree, result_text
 from tunery.cli._tune import study_run_options
 from tunery.config import load_config
 from tunery.records import FrozenTrial
 from tunery.report import segment_info
 from tunery.run import connect
-from tunery.workflows.objective import TEST_ACCURACY, load_config_dataset, open_study
+from tunery.workflows.objective import load_config_dataset, open_study
 from tunery.workflows.pbt import Population, check_pbt
 from tunery.workflows.pbt import pbt as run_pbt
 
@@ -124,12 +124,9 @@ def _print_members(population: Population) -> None:
     best = population.best
     for trial in population.members:
         mark = "*" if best is not None and trial.number == best.number else " "
-        test = trial.user_attrs.get(TEST_ACCURACY)
-        test_text = f"  test {test:.4f}" if isinstance(test, int | float) else ""
-        value = "—" if trial.value is None else f"{trial.value:.4f}"
         console.print(
             f"{mark} member {segment_info(trial)['member']}  trial {trial.number}  "
-            f"{population.study.metric} {value}{test_text}  "
+            f"{result_text(trial, population.study.metric)}  "
             f"[dim]{escape(assignments_text(trial.params))}[/]",
             highlight=False,
         )

@@ -13,12 +13,21 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from tunery.report import Stretch, population_lineage
+from tunery.workflows.objective import TEST_ACCURACY
 from tunery.workflows.panda import AppliedEvent, LineageNode, branch_events, lineage
 
 if TYPE_CHECKING:
+    from tunery.records import FrozenTrial
     from tunery.study import Study
 
-__all__ = ["assignments_text", "lineage_tree", "population_tree", "sparkline", "value_text"]
+__all__ = [
+    "assignments_text",
+    "lineage_tree",
+    "population_tree",
+    "result_text",
+    "sparkline",
+    "value_text",
+]
 
 _BARS = "▁▂▃▄▅▆▇█"
 
@@ -125,3 +134,10 @@ def assignments_text(values: Mapping[str, Any]) -> str:
 def value_text(value: Any) -> str:
     """A float to 4 significant digits; anything else as ``str`` has it."""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def result_text(trial: FrozenTrial, metric: str) -> str:
+    """``val_accuracy 0.9667  test 0.9630``: the trial's value, and its test accuracy if stored."""
+    value = "—" if trial.value is None else f"{trial.value:.4f}"
+    test = trial.user_attrs.get(TEST_ACCURACY)
+    return f"{metric} {value}" + (f"  test {test:.4f}" if isinstance(test, int | float) else "")

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from tunery._exceptions import ConfigError
 from tunery.cli._app import REPORT_DIR, STORAGE_OPTION, TOP_OPTION, app, console, console_err
+from tunery.cli._pictures import result_text
 from tunery.config import SAMPLERS, TuneConfig, default_config, load_config
 from tunery.pruners import PRUNERS
 from tunery.records import FrozenTrial, TrialState
@@ -204,12 +205,9 @@ class _TrialPrinter:
     def __call__(self, study: Study, trial: FrozenTrial) -> None:
         self.done += 1
         done = self.done
-        value = "—" if trial.value is None else f"{trial.value:.4f}"
-        test = trial.user_attrs.get(TEST_ACCURACY)
-        test_text = f"  test {test:.4f}" if isinstance(test, int | float) else ""
         console.print(
             f"{done:>4}/{self.target}  trial {trial.number:<4} round {trial.round}  "
-            f"{_state_text(trial.state)}  {self.metric} {value}{test_text}  "
+            f"{_state_text(trial.state)}  {result_text(trial, self.metric)}  "
             f"[dim]{escape(_params_text(trial.params))}[/]",
             highlight=False,
         )
