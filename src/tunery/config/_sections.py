@@ -414,3 +414,13 @@ _PBT_CHECKS: dict[str, Check] = {
     "resample_probability": _real(_PROBABILITY),
     "perturbation_factors": _factors,
 }
+
+
+SECTION_TYPES: dict[str, type[Any]] = {
+    "study": StudySection,
+    "data": DataSection,
+    "model": ModelSection,
+    "run": RunSection,
+    "pbt": PBTSection,
+}
+"""The dataclass that parses each table (``[space]`` has none: it becomes distributions)."""

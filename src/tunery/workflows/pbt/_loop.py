@@ -329,17 +329,9 @@ class _Generation:
         self._running[trial.number] = plan
         return trial
 
-    def tell(
-        self,
-        trial: Trial,
-        value: float | None = None,
-        state: TrialState | None = None,
-        error: str | None = None,
-        *,
-        interrupted: bool = False,
-        output: str | None = None,
-    ) -> FrozenTrial:
-        frozen = self.study.tell(trial, value, state, error, interrupted=interrupted, output=output)
+    def tell(self, trial: Trial, *args: Any, **kwargs: Any) -> FrozenTrial:
+        """``Study.tell``, then the plan's bookkeeping: an interrupted segment is queued again."""
+        frozen = self.study.tell(trial, *args, **kwargs)
         plan = self._running.pop(frozen.number, None)
         if frozen.interrupted and plan is not None:
             self._queue.insert(0, plan)  # its re-run keeps the plan and the log
