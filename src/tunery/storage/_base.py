@@ -133,9 +133,10 @@ class BaseStorage(ABC):
 
         Raises ``StorageError`` if the trial is already finished.
         """
-        if not TrialState(state).is_finished():
+        state = TrialState(state)
+        if not state.is_finished():
             raise ConfigError("state", state, "a finished state")
-        end = TrialEnd(TrialState(state), clean_value(value), error, interrupted, output)
+        end = TrialEnd(state, clean_value(value), error, interrupted, output)
         return self._finish(trial_id, end)
 
     @abstractmethod

@@ -38,14 +38,15 @@ __all__ = ["MemoryStorage"]
 
 @dataclass
 class _TrialRow:
-    """A trial as kept in memory. JSON values are kept encoded, as SQLite keeps them."""
+    """A trial as kept in memory. User attributes are kept encoded, as SQLite keeps them; params
+    are kept as a JSON round trip gives them back (decoded once: a record is built twice)."""
 
     trial_id: int
     study_id: int
     number: int
     sample_id: int | None
     round: int
-    params: str
+    params: dict[str, Any]
     started: float
     parent: tuple[int, int] | None
     state: TrialState = TrialState.RUNNING
@@ -71,7 +72,7 @@ class _TrialRow:
             trial_id=self.trial_id,
             sample_id=self.sample_id,
             round=self.round,
-            params=decode_json(self.params),
+            params=dict(self.params),
             state=self.state,
             value=self.value,
             curve={epoch: dict(row) for epoch, row in self.curve.items()},
@@ -169,12 +170,12 @@ class MemoryStorage(BaseStorage):
         params: Mapping[str, Any],
         parent: tuple[int, int] | None = None,
     ) -> FrozenTrial:
-        encoded = encode_json(dict(params), "params")
+        decoded = decode_json(encode_json(dict(params), "params"))
         with self._lock:
             trials = self._study(study_id).trials
             trial_id = len(self._trials) + 1
             row = _TrialRow(
-                trial_id, study_id, len(trials), sample_id, round, encoded, time.time(), parent
+                trial_id, study_id, len(trials), sample_id, round, decoded, time.time(), parent
             )
             trials.append(row)
             self._trials[trial_id] = row

@@ -136,6 +136,9 @@ def _check_parent(parent: Any) -> tuple[int, int] | None:
     return (parent[0], parent[1])
 
 
+_FINISHED = frozenset(state for state in TrialState if state.is_finished())
+
+
 def _resolve(trial: Trial, value: Any, state: Any) -> tuple[TrialState, float | None]:
     """The state and value to store, from what ``tell`` was given."""
     number = None if value is None else check_scalar("value", value, ANY_REAL)
@@ -143,7 +146,7 @@ def _resolve(trial: Trial, value: Any, state: Any) -> tuple[TrialState, float | 
         if number is None:
             raise ConfigError("value", value, "a number (or a state such as TrialState.FAILED)")
         return (TrialState.COMPLETE if math.isfinite(number) else TrialState.DIVERGED), number
-    if state not in set(TrialState) or not TrialState(state).is_finished():
+    if state not in _FINISHED:
         raise ConfigError(
             "state", state, "a finished TrialState (COMPLETE, PRUNED, FAILED, DIVERGED)"
         )
