@@ -59,6 +59,9 @@ CONNECT_SECONDS = float(os.environ.get("TUNERY_RAY_CONNECT_TIMEOUT", "10"))
 """How long a cluster address may take to answer before ``--address`` is called unreachable."""
 _POLL_SECONDS = 1.0  # the hub's long poll: the driver wakes at once for messages, else this often
 _LIVE_POLL_SECONDS = 0.25  # with the live view on, so that its clock ticks
+# One trial waits in Ray's queue behind each running one, so a slot never idles while the driver
+# tells and asks; the price is that trials show RUNNING (in the store too) before they start.
+_QUEUED_PER_SLOT = 1
 _CAPACITY_SECONDS = 1.0  # how often the driver re-reads the cluster's room while all goes well
 _ADDRESS_HELP = "the address of a running Ray cluster: auto, HOST:PORT or ray://HOST:PORT"
 
@@ -234,7 +237,8 @@ class _Driver:
         return max(1, slots)
 
     def _submit(self) -> None:
-        """Ask for trials while the cluster has room and more are needed to reach the target."""
+        """Ask for trials while the cluster has room (and a queued one per slot) and more are
+        needed to reach the target."""
         wanted = self.target - self.done - len(self.running)
         if wanted <= 0:
             return
@@ -242,7 +246,8 @@ class _Driver:
         if self.capacity == 0 or stale:  # nodes come and go; a GCS call per trial would cost
             self.capacity = self._slots()
             self.capacity_read = time.monotonic()
-        for _ in range(min(wanted, self.capacity - len(self.running))):
+        room = self.capacity * (1 + _QUEUED_PER_SLOT) - len(self.running)
+        for _ in range(min(wanted, room)):
             trial = self.study.ask()
             key, self.next_key = self.next_key, self.next_key + 1
             running = _Running(trial, key)
