@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.markup import escape
 from rich.tree import Tree
@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 _BARS = "▁▂▃▄▅▆▇█"
+_Root = TypeVar("_Root", LineageNode, Stretch)  # a tree's top node: a panda branch or a PBT stretch
 
 
 def sparkline(values: Sequence[float], low: float | None = None, high: float | None = None) -> str:
@@ -56,10 +57,7 @@ def sparkline(values: Sequence[float], low: float | None = None, high: float | N
 def lineage_tree(study: Study) -> Tree:
     """The study's branches as a tree: each trial, its nudges and, at their fork epochs, the
     branches that came from it. Trials that neither branched nor were branched are left out."""
-    tree = Tree(f"[bold]{escape(study.name)}[/] lineage", highlight=False)
-    for root in lineage(study.trials):
-        _add_branch(tree, root, study.metric)
-    return tree
+    return _grown(study, "lineage", lineage(study.trials), _add_branch)
 
 
 def _add_branch(node: Tree, branch: LineageNode, metric: str) -> None:
@@ -89,9 +87,15 @@ def population_tree(study: Study) -> Tree:
     """A PBT population's lineage: each member's stretches between exploits; a stretch that began
     by exploiting hangs under the stretch it copied, at the epoch it copied, with the nudges
     (PBT's perturbations and a person's) applied on it."""
-    tree = Tree(f"[bold]{escape(study.name)}[/] population lineage", highlight=False)
-    for root in population_lineage(study.trials):
-        _add_stretch(tree, root, study.metric)
+    return _grown(study, "population lineage", population_lineage(study.trials), _add_stretch)
+
+
+def _grown(
+    study: Study, title: str, roots: Sequence[_Root], add: Callable[[Tree, _Root, str], None]
+) -> Tree:
+    tree = Tree(f"[bold]{escape(study.name)}[/] {title}", highlight=False)
+    for root in roots:
+        add(tree, root, study.metric)
     return tree
 
 
