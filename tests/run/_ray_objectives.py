@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,14 +30,14 @@ def broken(trial: Trial) -> float:
 
 
 def gated(trial: Trial) -> float:
-    """Marks its start (with its node) in the folder ``params["gate"]``, then waits there for the
-    file ``open`` (or ``open-<number>``): a test knows where each trial runs before it kills a
-    node or the driver."""
+    """Marks its start (with its node, and its process id inside) in the folder
+    ``params["gate"]``, then waits there for the file ``open`` (or ``open-<number>``): a test
+    knows where each trial runs before it kills a node or the driver."""
     import ray
 
     gate = Path(str(trial.params["gate"]))
     node = ray.get_runtime_context().get_node_id()
-    (gate / f"started-{trial.number}-{node}").write_text(repr(trial.params["x"]))
+    (gate / f"started-{trial.number}-{node}").write_text(str(os.getpid()))
     while not (gate / "open").exists() and not (gate / f"open-{trial.number}").exists():
         time.sleep(0.05)
     return float(trial.params["x"])

@@ -23,7 +23,7 @@ from tests.run import _ray_objectives as objectives
 from tunery import ConfigError
 from tunery.config import config_from_dict, default_config
 from tunery.records import TrialState
-from tunery.run import Resources, connect, make_executor
+from tunery.run import Resources, connect
 from tunery.run._ray import RayExecutor
 from tunery.study import Study, load_study
 from tunery.workflows.objective import TrainerObjective
@@ -209,7 +209,9 @@ def _driver(cluster: Cluster, storage: str, gate: Path) -> subprocess.Popen[str]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
     env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     command = [sys.executable, "-c", DRIVER, cluster.address, storage, str(gate)]
-    return subprocess.Popen(command, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE)
+    return subprocess.Popen(
+        command, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def test_a_killed_driver_keeps_finished_trials_and_the_rerun_runs_the_rest(
@@ -243,50 +245,163 @@ def test_a_killed_driver_keeps_finished_trials_and_the_rerun_runs_the_rest(
     assert any(t.interrupted for t in trials)  # the killed run's RUNNING trials, re-run
 
 
-def _complete(storage: str) -> int:
+def _ended(process: subprocess.Popen[str]) -> bool:
+    return process.poll() is not None
+
+
+def _complete(storage: str, name: str = "driver") -> int:
     try:
-        return len(load_study("driver", storage).get_trials([TrialState.COMPLETE]))
+        return len(load_study(name, storage).get_trials([TrialState.COMPLETE]))
     except Exception:  # not created yet
         return 0
 
 
-def _running(storage: str) -> int:
+def _running(storage: str, name: str = "driver") -> int:
     try:
-        return len(load_study("driver", storage).get_trials([TrialState.RUNNING]))
+        return len(load_study(name, storage).get_trials([TrialState.RUNNING]))
     except Exception:
         return 0
 
 
-# -- without a cluster -----------------------------------------------------------------------------
+# -- checks before any trial runs ------------------------------------------------------------------
 
 
-def test_an_unreachable_address_is_one_line_naming_address_and_writes_nothing(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("resources", "field", "offer"),
+    [
+        ({"cpu": 64}, "run.resources.cpu", "at most 1 CPU"),
+        ({"gpu": 1}, "run.resources.gpu", "at most 0 GPU"),
+    ],
+)
+def test_resources_no_node_has_are_refused_before_any_trial_runs(
+    cluster: Cluster, resources: dict[str, float], field: str, offer: str
 ) -> None:
-    store = tmp_path / "tunery.db"
+    study = _study()
+    with pytest.raises(ConfigError, match=rf"^{field}: expected {offer}.*2 node\(s\)") as caught:
+        study.caviar(
+            objectives.steps,
+            SPACE,
+            n_trials=2,
+            executor="ray",
+            address=cluster.address,
+            resources=resources,
+        )
+    assert caught.value.value == next(iter(resources.values()))
+    assert study.trials == []
+    with pytest.raises(ConfigError, match=rf"^{field}:"):  # what the CLI calls before its store
+        connect("ray", cluster.address, resources)
+
+
+def test_resources_that_fit_one_node_pass(cluster: Cluster) -> None:
+    connect("ray", cluster.address, {"cpu": 1, "gpu": 0})
+    with pytest.raises(ConfigError, match=r"^run.resources.cpu:"):  # both nodes together: 2 CPUs
+        connect("ray", cluster.address, {"cpu": 2})
+
+
+def test_an_objective_the_workers_cannot_import_is_one_error_before_any_trial(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "only_on_the_driver.py").write_text("def objective(trial):\n    return 1.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the driver imports it; the workers cannot
+    import only_on_the_driver  # type: ignore[import-not-found]
+
+    study = _study()
+    with pytest.raises(ConfigError, match=r"^objective: .*No module named 'only_on_the_driver'"):
+        study.caviar(
+            only_on_the_driver.objective, SPACE, n_trials=3, executor="ray", address=cluster.address
+        )
+    assert study.trials == []
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------------
+
+
+def _pids(gate: Path) -> list[int]:
+    texts = [p.read_text() for p in gate.glob("started-*")]
+    return [int(text) for text in texts if text.strip()]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_ctrl_c_cancels_the_tasks_and_interrupts_their_trials(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    study = _study()
+
+    def press_ctrl_c() -> None:
+        _wait_for(lambda: len(_pids(tmp_path)) == 2, "a trial on each node")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    presser = threading.Thread(target=press_ctrl_c)
+    try:
+        presser.start()
+        with pytest.raises(KeyboardInterrupt):
+            study.caviar(
+                objectives.gated,
+                _gated_space(tmp_path),
+                n_trials=4,
+                executor="ray",
+                address=cluster.address,
+                live=False,
+            )
+    finally:
+        presser.join(_WAIT)
+        signal.signal(signal.SIGINT, previous)
+    # This process, the driver, lives on: only cancelling ends the tasks waiting at the gate.
+    for pid in _pids(tmp_path):
+        _wait_for(lambda pid=pid: _gone(pid), f"the cancelled task's worker {pid} to end")
+    trials = study.trials
+    assert [t.state for t in trials] == [TrialState.FAILED] * 2
+    assert all(t.interrupted and "KeyboardInterrupt" in (t.error or "") for t in trials)
+    _wait_for(lambda: ray.available_resources().get("CPU", 0) == 2, "both CPUs free again")
+
+
+def _tune(cluster: Cluster, storage: str, epochs: int) -> subprocess.Popen[str]:
+    """``tunery tune`` of the built-in digits study (3 trials) on the cluster."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     command = [sys.executable, "-m", "tunery", "tune", "--executor", "ray"]
-    command += ["--address", "127.0.0.1:1", "--storage", f"sqlite:///{store}", "--trials", "2"]
-    command += ["--rounds", "1"]
-    env = {**os.environ, "TUNERY_RAY_CONNECT_TIMEOUT": "2", "PYTHONPATH": str(REPO / "src")}
-    env["COLUMNS"] = "200"  # the line is not wrapped to a narrow pipe's 80 columns
-    done = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    command += ["--address", cluster.address, "--storage", storage, "--trials", "3"]
+    command += ["--rounds", "1", "--epochs", str(epochs), "--no-report", "--quiet"]
+    command += ["--name", "digits"]
+    return subprocess.Popen(
+        command, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    assert done.returncode == 2, done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, lines
-    assert "--address" in lines[0]
-    assert "127.0.0.1:1" in lines[0]
-    assert not store.exists()
-    assert not (tmp_path / "reports").exists()
 
 
-def test_without_ray_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
-    with pytest.raises(ConfigError, match=r'pip install "tunery\[ray\]"'):
-        connect("ray", "auto")
-    with pytest.raises(ConfigError, match=r"tunery\[ray\]"):
-        make_executor("ray").run(_study(), objectives.steps, target=1)
+def test_ctrl_c_on_tunery_tune_exits_as_locally_and_the_rerun_resumes(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'tunery.db'}"
+    driver = _tune(cluster, storage, epochs=1_000_000)  # trials that would run for hours
+    try:
+        _wait_for(lambda: _running(storage, "digits") == 2 or _ended(driver), "a trial on each")
+        assert driver.poll() is None, driver.communicate()
+        driver.send_signal(signal.SIGINT)
+        _, err = driver.communicate(timeout=_WAIT)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    assert driver.returncode == 130, err  # what the local pool's Ctrl-C exits with
+    assert err.strip().splitlines()[-1] == "interrupted"
+    trials = load_study("digits", storage).trials
+    assert [(t.state, t.interrupted) for t in trials] == [(TrialState.FAILED, True)] * 2
+    assert all("KeyboardInterrupt" in (t.error or "") for t in trials)
+    rerun = _tune(cluster, storage, epochs=1)
+    out, err = rerun.communicate(timeout=_WAIT)
+    assert rerun.returncode == 0, err
+    assert "continuing" not in out  # interrupted trials do not count as finished
+    complete = load_study("digits", storage).get_trials([TrialState.COMPLETE])
+    assert len(complete) == 3
+    assert {t.sample_id for t in trials} <= {t.sample_id for t in complete}  # their draws re-run
 
 
 @pytest.mark.parametrize(

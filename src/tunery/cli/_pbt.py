@@ -83,7 +83,7 @@ def pbt(
         values = dataclasses.asdict(settings.pbt) | given
         settings = dataclasses.replace(settings, pbt=PBTSection(**values))
     check_pbt(settings)
-    connect(settings.run.executor, settings.run.address)
+    connect(settings.run.executor, settings.run.address, settings.run.resources or None)
     load_config_dataset(settings)  # before the store: bad data writes nothing
     options = settings.pbt
     console.print(

@@ -150,7 +150,8 @@ def tune(
     _check_backend(settings)
     _check_pool(settings)
     objective = TrainerObjective(settings)
-    connect(settings.run.executor, settings.run.address)  # an unreachable cluster writes nothing
+    # An unreachable cluster, or one no node of which fits a trial, writes nothing.
+    connect(settings.run.executor, settings.run.address, settings.run.resources or None)
     with console_err.status(f"loading {escape(settings.data.source)}…"):
         dataset = objective.dataset  # before the store is opened: bad data writes nothing
     console.print(

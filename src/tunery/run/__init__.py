@@ -52,13 +52,22 @@ def default_workers() -> int:
     return max(1, cores or 1)
 
 
-def connect(executor: str, address: str | None = None) -> None:
-    """Check that ``executor`` can run here (Ray installed, its cluster reachable), writing
-    nothing: a caller can then open its store knowing the run will start."""
+def connect(
+    executor: str,
+    address: str | None = None,
+    resources: Mapping[str, Any] | Resources | None = None,
+) -> None:
+    """Check that ``executor`` can run here (Ray installed, its cluster reachable, a node with
+    the ``resources`` a trial holds), writing nothing: a caller can then open its store knowing
+    the run will start."""
     if executor == "ray":
+        from tunery.run._ray import check_fits
         from tunery.run._ray import connect as connect_ray
 
-        connect_ray(address)
+        ray = connect_ray(address)
+        if not isinstance(resources, Resources):
+            resources = Resources.from_mapping(resources)
+        check_fits(ray, resources)
     elif address is not None or executor not in EXECUTORS:
         make_executor(executor, address=address)  # raises the ConfigError that names the key
 

@@ -46,20 +46,24 @@ from rich.console import Console
 
 from tunery._exceptions import ConfigError, TuneryError
 from tunery.records import FrozenTrial, TrialState
+from tunery.run._guard import InterruptGuard
 from tunery.run._live import LiveView
 from tunery.run._protocol import AskTell, OnFinished
 from tunery.run._resources import Resources
 from tunery.run._sequential import Outcome, call_objective
 from tunery.trial import Trial
 
-__all__ = ["RAY_EXTRA", "RayExecutor", "connect", "import_ray"]
+__all__ = ["RAY_EXTRA", "RayExecutor", "check_fits", "connect", "import_ray"]
 
 RAY_EXTRA = 'pip install "tunery[ray]"'
 CONNECT_SECONDS = float(os.environ.get("TUNERY_RAY_CONNECT_TIMEOUT", "10"))
 """How long a cluster address may take to answer before ``--address`` is called unreachable."""
 _POLL_SECONDS = 1.0  # the hub's long poll: the driver wakes at once for messages, else this often
 _LIVE_POLL_SECONDS = 0.25  # with the live view on, so that its clock ticks
+_SALVAGE_SECONDS = 5.0  # how long Ctrl-C waits for what finished trials sent
 _CAPACITY_SECONDS = 1.0  # how often the driver re-reads the cluster's room while all goes well
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_HTTP2_SETTINGS = 0x04  # the frame type a gRPC server sends first
 _ADDRESS_HELP = "the address of a running Ray cluster: auto, HOST:PORT or ray://HOST:PORT"
 
 
@@ -77,40 +81,70 @@ def import_ray() -> ModuleType:
 def connect(address: str | None) -> ModuleType:
     """Connect this process to the cluster at ``address`` (once; later calls reuse it).
 
-    ``None`` starts a one-machine Ray for this process. An address nothing answers at is a
+    ``None`` starts a one-machine Ray for this process, whatever cluster file an earlier
+    ``ray start`` left behind. An address nothing answers at (within ``CONNECT_SECONDS``) is a
     ``ConfigError`` naming ``--address``, raised before anything is written.
     """
     ray = import_ray()
     if ray.is_initialized():
         return ray
-    if address is not None:
-        _check_reachable(address)
+    target = "local" if address is None else _bootstrap(ray, address)
+    if target not in ("local", "auto"):
+        _check_reachable(address or target, target)
     try:
         ray.init(
-            address=address,
+            address=target,
             include_dashboard=False,
             logging_level=logging.WARNING,
             configure_logging=False,
         )
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError("--address", address, f"{_ADDRESS_HELP} ({first_line})") from None
+        text = str(exc).strip()
+        first = text.splitlines()[0].partition(". ")[0] if text else type(exc).__name__
+        raise ConfigError("--address", address, f"{_ADDRESS_HELP} ({first})") from None
     return ray
 
 
-def _check_reachable(address: str) -> None:
-    """A TCP connect with a short timeout: Ray itself would retry for a minute or more."""
-    if address == "auto":
-        return  # Ray finds the local cluster's address in its session files, or says it has none
-    host, _, port = address.removeprefix("ray://").rpartition(":")
+def _bootstrap(ray: ModuleType, address: str) -> str:
+    """The ``HOST:PORT`` (or ``ray://HOST:PORT``) that ``address`` means. ``auto`` is read as Ray
+    reads it, ``RAY_ADDRESS`` then the file the last ``ray start`` wrote (which outlives its
+    cluster: probed, not trusted); with neither there is no cluster to join."""
+    if address != "auto":
+        return address
+    from_environment = os.environ.get("RAY_ADDRESS", "")
+    if from_environment:
+        return from_environment
+    try:
+        recorded = ray._private.utils.read_ray_address()
+    except AttributeError:  # Ray moved its helper: let ray.init look for itself
+        return address
+    if not recorded:
+        expected = "a Ray cluster started on this machine (none found; `ray start --head`)"
+        raise ConfigError("--address", address, expected)
+    return str(recorded)
+
+
+def _check_reachable(address: str, target: str) -> None:
+    """A bounded look at the address before ``ray.init``, which would retry for a minute or more
+    (or for ever, for a stale cluster file): a TCP connect, then the first bytes of HTTP/2, which
+    a Ray GCS or Ray Client server (gRPC, both) answers with its SETTINGS frame."""
+    host, _, port = target.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError("--address", address, _ADDRESS_HELP)
+    where = f"a running Ray cluster at {target}" if target != address else "a running Ray cluster"
     try:
-        with socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS):
-            pass
+        with socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS) as probe:
+            if os.environ.get("RAY_USE_TLS", "0") in ("0", ""):  # TLS would need its handshake
+                probe.settimeout(CONNECT_SECONDS)
+                probe.sendall(_HTTP2_PREFACE)
+                frame = probe.recv(9)
+                if len(frame) < 4 or frame[3] != _HTTP2_SETTINGS:
+                    raise ConfigError("--address", address, f"{where} (it does not speak gRPC)")
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise ConfigError("--address", address, f"a running Ray cluster there ({reason})") from None
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer within {CONNECT_SECONDS:g} s"
+        raise ConfigError("--address", address, f"{where} ({reason})") from None
 
 
 @dataclass(frozen=True)
@@ -135,10 +169,35 @@ class RayExecutor:
         done = study.count_done()
         if done >= target:
             return
+        check_fits(ray, self.resources)
         shared = _share(ray, objective, self.resources)
+        _probe(ray, shared, objective)
         view = LiveView.of_study(study, target=target, live=live, console=console)
-        with view:
-            _Driver(ray, study, shared, target, done, on_finished, view, self.resources).run()
+        with InterruptGuard() as guard, view:
+            driver = _Driver(ray, study, shared, target, done, on_finished, view, self.resources)
+            driver.run(guard)
+
+
+def check_fits(ray: ModuleType, resources: Resources) -> None:
+    """``ConfigError`` unless one alive node offers all that a trial holds: Ray would otherwise
+    leave the trials pending for ever, with no word to say why."""
+    offers = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    cpu, gpu = resources.cpu, resources.gpu
+    if any(o.get("CPU", 0.0) >= cpu and o.get("GPU", 0.0) >= gpu for o in offers):
+        return
+    most_cpu = max((o.get("CPU", 0.0) for o in offers), default=0.0)
+    if most_cpu < cpu:
+        name, value, key, most = "cpu", cpu, "CPU", most_cpu
+    else:  # the GPUs fall short, on the nodes with CPUs enough
+        name, value, key = "gpu", gpu, "GPU"
+        most = max((o.get("GPU", 0.0) for o in offers if o.get("CPU", 0.0) >= cpu), default=0.0)
+    expected = f"at most {most:g} {key}, the most one node offers ({_describe(offers)})"
+    raise ConfigError(f"run.resources.{name}", value, expected)
+
+
+def _describe(offers: list[dict[str, float]]) -> str:
+    nodes = [f"{o.get('CPU', 0.0):g} CPU, {o.get('GPU', 0.0):g} GPU" for o in offers]
+    return f"{len(offers)} node(s): " + "; ".join(nodes) if nodes else "no node alive"
 
 
 def _share(ray: ModuleType, objective: Callable[[Trial], Any], resources: Resources) -> Any:
@@ -150,6 +209,23 @@ def _share(ray: ModuleType, objective: Callable[[Trial], Any], resources: Resour
         return ray.put(objective)
     except Exception as exc:  # cloudpickle's errors vary: TypeError, PicklingError, ...
         raise ConfigError("objective", objective, f"an objective Ray can pickle ({exc})") from None
+
+
+def _probe(ray: ModuleType, shared: Any, objective: object) -> None:
+    """Load the objective in one Ray worker before any trial starts: an objective the cluster
+    cannot import (a module only the driver has) is one ``ConfigError``, not a FAILED trial
+    each. The worker keeps what it loaded for the trials it runs next."""
+    probe = ray.remote(max_retries=0)(_load_remote).options(num_cpus=0)
+    try:
+        ray.get(probe.remote([shared]))
+    except ray.exceptions.RayTaskError as exc:
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        raise ConfigError(
+            "objective",
+            objective,
+            "an objective the cluster's workers can import: define it in a module every node "
+            f"has (installed, or on their PYTHONPATH). Loading it there failed: {lines[-1]}",
+        ) from None
 
 
 # -- the driver ------------------------------------------------------------------------------------
@@ -197,12 +273,19 @@ class _Driver:
             num_cpus=resources.cpu, num_gpus=resources.gpu
         )
         self.hub = _start_hub(ray)
+        self.guard = InterruptGuard()
 
-    def run(self) -> None:
+    def run(self, guard: InterruptGuard) -> None:
+        """The loop; on Ctrl-C (or an error here) the finished trials waiting are told, the
+        rest cancelled and interrupted (their draws re-run next time), as with the local pool."""
+        self.guard = guard
         try:
             self._loop()
         except BaseException as exc:
-            self._interrupt_running(exc)
+            with guard.held():
+                if isinstance(exc, KeyboardInterrupt):
+                    self._salvage_finished()
+                self._interrupt_running(exc)
             raise
         finally:
             with suppress(Exception):
@@ -254,13 +337,14 @@ class _Driver:
             self.capacity = self._slots()
             self.capacity_read = time.monotonic()
         for _ in range(min(wanted, self.capacity - len(self.running))):
-            trial = self.study.ask()
-            key, self.next_key = self.next_key, self.next_key + 1
-            running = _Running(trial, key)
-            task = (trial.freeze(), trial.metric, trial.resumes)
-            ref = self.task.remote([self.shared], task, self.hub, key, self.resources.cpu)
-            self.running[ref] = running
-            self.by_key[key] = running
+            with self.guard.held():  # a Ctrl-C here would leave a RUNNING trial nobody runs
+                trial = self.study.ask()
+                key, self.next_key = self.next_key, self.next_key + 1
+                running = _Running(trial, key)
+                task = (trial.freeze(), trial.metric, trial.resumes)
+                ref = self.task.remote([self.shared], task, self.hub, key, self.resources.cpu)
+                self.running[ref] = running
+                self.by_key[key] = running
             self.view.started(trial.number, trial.params)
 
     # -- messages ------------------------------------------------------------------------------
@@ -310,6 +394,15 @@ class _Driver:
     # -- ending trials -----------------------------------------------------------------------------
 
     def _finish(self, ref: Any) -> None:
+        with self.guard.held():  # told once, and off the books in the same breath
+            frozen = self._tell(ref)
+        if frozen is not None:
+            self.view.finished(frozen)
+            if self.on_finished is not None:
+                self.on_finished(frozen)
+
+    def _tell(self, ref: Any) -> FrozenTrial | None:
+        """Store how the task ended; ``None`` if its trial was given back (its node died)."""
         running = self.running.pop(ref)
         self.by_key.pop(running.key, None)
         try:
@@ -320,15 +413,13 @@ class _Driver:
             self.capacity = 0  # a node may have gone: re-read the room before the next submit
             if self._node_gone(running):
                 self._give_back(running, f"interrupted: its Ray node died ({type(exc).__name__})")
-                return
+                return None
             outcome = Outcome(TrialState.FAILED, None, _death_note(exc, running))
         if running.problem is not None:
             outcome = Outcome(TrialState.FAILED, None, running.problem)
         frozen = self.study.tell(running.trial, outcome.value, outcome.state, outcome.error)
         self.done += 1
-        self.view.finished(frozen)
-        if self.on_finished is not None:
-            self.on_finished(frozen)
+        return frozen
 
     def _node_gone(self, running: _Running) -> bool:
         """Whether the trial's node is dead (or it died before saying where it ran)."""
@@ -342,6 +433,20 @@ class _Driver:
         trial = running.trial
         frozen = self.study.tell(trial, state=TrialState.FAILED, error=error, interrupted=True)
         self.view.finished(frozen)
+
+    def _salvage_finished(self) -> None:
+        """On Ctrl-C: tell the trials whose tasks have already returned (re-running them would
+        throw their work away), after what they sent, if the hub answers quickly."""
+        ended = self._ended()
+        if not ended:
+            return
+        with suppress(Exception):
+            self._serve(self.ray.get(self.hub.drain.remote(0), timeout=_SALVAGE_SECONDS))
+        for ref in ended:
+            try:
+                self._finish(ref)
+            except Exception:  # the store may be what failed; the rest is interrupted
+                break
 
     def _interrupt_running(self, exc: BaseException) -> None:
         """Ctrl-C or an error here: cancel the tasks, mark their trials interrupted."""
@@ -459,6 +564,13 @@ class _HubBackend:
         if status != "ok":
             raise TuneryError(f"the driver failed to answer {kind!r}:\n{answer}")
         return answer
+
+
+def _load_remote(box: list[Any]) -> None:
+    """The objective loaded in a Ray worker (the probe before the first trial)."""
+    import ray
+
+    _objective(ray, box[0])
 
 
 _OBJECTIVES: dict[bytes, Callable[[Trial], Any]] = {}  # per worker process: unpickled once
