@@ -43,6 +43,15 @@ def gated(trial: Trial) -> float:
     return float(trial.params["x"])
 
 
+def checkpointing(trial: Trial) -> float:
+    """Notes what ``restore()`` finds (user attr ``restored``), checkpoints epoch 1, then waits
+    at the gate as ``gated`` does."""
+    restored = trial.restore()
+    trial.set_user_attr("restored", None if restored is None else restored.decode())
+    trial.checkpoint(f"state of trial {trial.number}".encode(), 1)
+    return gated(trial)
+
+
 class BelowPruner:
     """Prunes a trial whose latest reported metric is below ``floor`` (needs the report there)."""
 

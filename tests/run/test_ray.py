@@ -21,6 +21,7 @@ from rich.console import Console
 
 from tests.run import _ray_objectives as objectives
 from tunery import ConfigError
+from tunery._files import stored_location
 from tunery.config import config_from_dict, default_config
 from tunery.records import TrialState
 from tunery.run import Resources, connect
@@ -33,6 +34,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SPACE = {"x": {"low": 0.0, "high": 1.0}}
+_ADDRESS: list[str] = []  # the cluster's, once the fixture has started it
 _WAIT = 120.0  # seconds a test waits for the cluster before it says what it saw (never a bound)
 
 pytestmark = [
@@ -65,6 +67,7 @@ def cluster() -> Iterator[Cluster]:
             ray.init(address=made.address, include_dashboard=False)
             made.add_node(num_cpus=1)
             made.wait_for_nodes()
+            _ADDRESS[:] = [made.address]
             yield made
         finally:
             ray.shutdown()
@@ -329,13 +332,12 @@ def _gone(pid: int) -> bool:
     return False
 
 
-def test_ctrl_c_cancels_the_tasks_and_interrupts_their_trials(
-    cluster: Cluster, tmp_path: Path
-) -> None:
-    study = _study()
+def _caviar_until_ctrl_c(study: Study, objective: Any, gate: Path, when: Any) -> None:
+    """Run 4 gated trials of ``objective`` on the cluster in this process (the driver) and
+    press Ctrl-C (SIGINT to this process) once ``when()`` holds."""
 
     def press_ctrl_c() -> None:
-        _wait_for(lambda: len(_pids(tmp_path)) == 2, "a trial on each node")
+        _wait_for(when, "the trials to be where Ctrl-C should find them")
         os.kill(os.getpid(), signal.SIGINT)
 
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -344,16 +346,23 @@ def test_ctrl_c_cancels_the_tasks_and_interrupts_their_trials(
         presser.start()
         with pytest.raises(KeyboardInterrupt):
             study.caviar(
-                objectives.gated,
-                _gated_space(tmp_path),
+                objective,
+                _gated_space(gate),
                 n_trials=4,
                 executor="ray",
-                address=cluster.address,
+                address=_ADDRESS[0],
                 live=False,
             )
     finally:
         presser.join(_WAIT)
         signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_cancels_the_tasks_and_interrupts_their_trials(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    study = _study()
+    _caviar_until_ctrl_c(study, objectives.gated, tmp_path, lambda: len(_pids(tmp_path)) == 2)
     # This process, the driver, lives on: only cancelling ends the tasks waiting at the gate.
     for pid in _pids(tmp_path):
         _wait_for(lambda pid=pid: _gone(pid), f"the cancelled task's worker {pid} to end")
@@ -361,6 +370,44 @@ def test_ctrl_c_cancels_the_tasks_and_interrupts_their_trials(
     assert [t.state for t in trials] == [TrialState.FAILED] * 2
     assert all(t.interrupted and "KeyboardInterrupt" in (t.error or "") for t in trials)
     _wait_for(lambda: ray.available_resources().get("CPU", 0) == 2, "both CPUs free again")
+
+
+@pytest.mark.parametrize("scheme", ["", "file://"])
+def test_checkpoints_go_to_the_checkpoint_dir_and_reruns_resume_from_there(
+    cluster: Cluster, tmp_path: Path, scheme: str
+) -> None:
+    folder = f"{scheme}{tmp_path / 'checkpoints'}"  # a shared file system, as every node sees it
+    study = _study(checkpoint_dir=folder)
+
+    def checkpointed() -> int:
+        running = study.get_trials([TrialState.RUNNING])
+        return sum(bool(study.storage.checkpoint_epochs(t.trial_id)) for t in running)
+
+    _caviar_until_ctrl_c(study, objectives.checkpointing, tmp_path, lambda: checkpointed() == 2)
+    interrupted = {t.sample_id: t for t in study.trials}
+    assert len(interrupted) == 2
+    assert all(t.interrupted for t in interrupted.values())
+    (tmp_path / "open").touch()
+    study.caviar(
+        objectives.checkpointing,
+        _gated_space(tmp_path),
+        n_trials=2,
+        executor="ray",
+        address=cluster.address,
+        live=False,
+    )
+    complete = study.get_trials([TrialState.COMPLETE])
+    assert len(complete) == 2
+    for trial in complete:  # each re-run found its predecessor's checkpoint in the folder
+        before = interrupted[trial.sample_id]
+        assert trial.user_attrs["restored"] == f"state of trial {before.number}"
+    for trial in study.trials:
+        found = study.storage.load_checkpoint(trial.trial_id, 1)
+        assert found is not None
+        location = stored_location(found[1])  # the store holds where, the folder holds what
+        assert location is not None
+        assert location.startswith(folder + "/")
+    assert len(list((tmp_path / "checkpoints").rglob("*.ckpt"))) == 4
 
 
 def _tune(cluster: Cluster, storage: str, epochs: int) -> subprocess.Popen[str]:

@@ -83,12 +83,21 @@ def execute(
     executor: str = "local",
     address: str | None = None,
     resources: Mapping[str, Any] | Resources | None = None,
+    checkpoint_dir: str | None = None,
 ) -> None:
     """Run trials of ``study`` until it holds ``target`` finished ones.
 
     ``executor="local"``: with ``workers`` processes of this machine; ``"ray"``: as Ray tasks on
     the cluster at ``address`` (``"auto"``, ``HOST:PORT``, ``ray://HOST:PORT``; ``None``: a Ray of
-    this machine), each holding ``resources`` (``{"cpu": 1, "gpu": 0.25}``).
+    this machine), each holding ``resources`` (``{"cpu": 1, "gpu": 0.25}``), its tasks writing
+    checkpoints straight to ``checkpoint_dir`` when the study has one (the local executors pass
+    them to the study, which writes them there).
     """
-    chosen = make_executor(executor, workers=workers, address=address, resources=resources)
+    chosen = make_executor(
+        executor,
+        workers=workers,
+        address=address,
+        resources=resources,
+        checkpoint_dir=checkpoint_dir,
+    )
     chosen.run(study, objective, target=target, on_finished=on_finished, live=live)

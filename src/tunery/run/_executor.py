@@ -87,8 +87,10 @@ def make_executor(
     workers: int = 1,
     address: str | None = None,
     resources: Mapping[str, Any] | Resources | None = None,
+    checkpoint_dir: str | None = None,
 ) -> Executor:
-    """The executor called ``name`` (one of ``EXECUTORS``); ``address``/``resources`` are Ray's."""
+    """The executor called ``name`` (one of ``EXECUTORS``); ``address``, ``resources`` and
+    ``checkpoint_dir`` (checked by the study: where its tasks write checkpoints) are Ray's."""
     if name == "local":
         check_int("workers", workers, 1)
         if address is not None:
@@ -99,5 +101,5 @@ def make_executor(
 
         if not isinstance(resources, Resources):
             resources = Resources.from_mapping(resources)
-        return RayExecutor(address=address, resources=resources)
+        return RayExecutor(address=address, resources=resources, checkpoint_dir=checkpoint_dir)
     raise ConfigError("executor", name, "one of " + ", ".join(map(repr, EXECUTORS)))

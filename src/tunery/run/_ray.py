@@ -45,6 +45,7 @@ from typing import Any
 from rich.console import Console
 
 from tunery._exceptions import ConfigError, TuneryError
+from tunery._files import checkpoint_location, write_checkpoint
 from tunery.records import FrozenTrial, TrialState
 from tunery.run._guard import InterruptGuard
 from tunery.run._live import LiveView
@@ -154,6 +155,7 @@ class RayExecutor:
 
     address: str | None = None
     resources: Resources = field(default_factory=Resources)
+    checkpoint_dir: str | None = None  # checked (``tunery._files.check_checkpoint_dir``)
 
     def run(
         self,
@@ -174,7 +176,7 @@ class RayExecutor:
         _probe(ray, shared, objective)
         view = LiveView.of_study(study, target=target, live=live, console=console)
         with InterruptGuard() as guard, view:
-            driver = _Driver(ray, study, shared, target, done, on_finished, view, self.resources)
+            driver = _Driver(ray, study, shared, target, done, on_finished, view, self)
             driver.run(guard)
 
 
@@ -253,7 +255,7 @@ class _Driver:
         done: int,
         on_finished: OnFinished | None,
         view: LiveView,
-        resources: Resources,
+        executor: RayExecutor,
     ) -> None:
         self.ray = ray
         self.study = study
@@ -262,7 +264,8 @@ class _Driver:
         self.done = done
         self.on_finished = on_finished
         self.view = view
-        self.resources = resources
+        self.resources = resources = executor.resources
+        self.settings = (resources.cpu, executor.checkpoint_dir)  # what each task is told
         self.running: dict[Any, _Running] = {}  # task ObjectRef → trial
         self.by_key: dict[int, _Running] = {}
         self.next_key = 0
@@ -342,7 +345,7 @@ class _Driver:
                 key, self.next_key = self.next_key, self.next_key + 1
                 running = _Running(trial, key)
                 task = (trial.freeze(), trial.metric, trial.resumes)
-                ref = self.task.remote([self.shared], task, self.hub, key, self.resources.cpu)
+                ref = self.task.remote([self.shared], task, self.hub, key, self.settings)
                 self.running[ref] = running
                 self.by_key[key] = running
             self.view.started(trial.number, trial.params)
@@ -523,12 +526,14 @@ def _start_hub(ray: ModuleType) -> Any:
 
 
 class _HubBackend:
-    """The task's ``TrialBackend``: calls go to the driver through the hub."""
+    """The task's ``TrialBackend``: calls go to the driver through the hub; checkpoints too, or,
+    with a ``checkpoint_dir``, only where the task wrote them."""
 
-    def __init__(self, ray: ModuleType, hub: Any, key: int) -> None:
+    def __init__(self, ray: ModuleType, hub: Any, key: int, checkpoint_dir: str | None) -> None:
         self._ray = ray
         self._hub = hub
         self._key = key
+        self._checkpoint_dir = checkpoint_dir
         self._posted: list[Any] = []
 
     def post(self, *message: Any, wait: bool = True) -> None:
@@ -544,6 +549,9 @@ class _HubBackend:
         return bool(self._ask("prune", epoch))
 
     def checkpoint(self, trial: Trial, epoch: int, state: bytes) -> None:
+        if self._checkpoint_dir is not None:  # off the network to the driver and its store
+            location = checkpoint_location(self._checkpoint_dir, trial.trial_id, epoch)
+            state = write_checkpoint(location, state)
         self.post("checkpoint", epoch, state)
 
     def restore(self, trial: Trial, epoch: int | None) -> bytes | None:
@@ -589,13 +597,15 @@ def _run_remote(
     task: tuple[FrozenTrial, str, tuple[int, ...]],
     hub: Any,
     key: int,
-    cpus: float,
+    settings: tuple[float, str | None],
 ) -> Outcome:
-    """One trial, in a Ray worker. ``box`` holds the objective's ref unresolved (cached here)."""
+    """One trial, in a Ray worker. ``box`` holds the objective's ref unresolved (cached here);
+    ``settings``: the CPUs the task holds and the ``checkpoint_dir``."""
     import ray
     from threadpoolctl import threadpool_limits
 
-    backend = _HubBackend(ray, hub, key)
+    cpus, checkpoint_dir = settings
+    backend = _HubBackend(ray, hub, key, checkpoint_dir)
     # Only read if the task dies: no need to wait for it before returning.
     backend.post("node", ray.get_runtime_context().get_node_id(), wait=False)
     record, metric, resumes = task
