@@ -20,12 +20,20 @@ The objective is pickled and put in the object store once per run; an objective 
 ``prepare_for_cluster(put, get, cpus=...)`` method (the built-in ``TrainerObjective``) is first
 asked for a variant that reads its dataset from the object store rather than from a path.
 
+Before the first trial: ``connect`` looks at the address within a bounded time (Ray alone would
+retry for minutes, or for ever on a stale cluster file), ``check_fits`` finds a node with the
+trial's resources, and a probe task loads the objective on the cluster; each failure is one
+``ConfigError``. With a ``checkpoint_dir`` the tasks write checkpoints there and send the driver
+only where (``tunery._files``).
+
 Faults: an exception in a trial makes it FAILED with the traceback. A trial whose node died
 (removed, crashed, unreachable) becomes FAILED and *interrupted*: it does not count and the study
 re-runs its draw on a node still alive. A trial whose worker process died on a live node is FAILED
 (it counts, like a dead worker of the local pool: re-running a draw that kills its process would
 loop). If the driver dies, Ray ends its tasks; the next run finds their trials RUNNING, marks them
-interrupted and re-runs their draws.
+interrupted and re-runs their draws. Ctrl-C in the driver is held back while it writes a trial
+and its books (``InterruptGuard``, as in the local pool); then finished tasks are told, the
+others cancelled and their trials interrupted.
 """
 
 from __future__ import annotations
