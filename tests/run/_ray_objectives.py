@@ -44,11 +44,14 @@ def gated(trial: Trial) -> float:
 
 
 def checkpointing(trial: Trial) -> float:
-    """Notes what ``restore()`` finds (user attr ``restored``), checkpoints epoch 1, then waits
-    at the gate as ``gated`` does."""
+    """Notes what ``restore()`` finds (user attr ``restored``), checkpoints epoch 1, notes
+    whether the file is in ``<gate>/checkpoints`` as soon as ``checkpoint`` returns (written by
+    this task, not later by the driver), then waits at the gate as ``gated`` does."""
     restored = trial.restore()
     trial.set_user_attr("restored", None if restored is None else restored.decode())
     trial.checkpoint(f"state of trial {trial.number}".encode(), 1)
+    folder = Path(str(trial.params["gate"])) / "checkpoints" / f"trial-{trial.trial_id}"
+    trial.set_user_attr("written_here", any(folder.glob("epoch-1-*.ckpt")))
     return gated(trial)
 
 

@@ -408,6 +408,7 @@ def test_checkpoints_go_to_the_checkpoint_dir_and_reruns_resume_from_there(
         assert location is not None
         assert location.startswith(folder + "/")
     assert len(list((tmp_path / "checkpoints").rglob("*.ckpt"))) == 4
+    assert all(t.user_attrs["written_here"] for t in study.trials)  # by the tasks themselves
 
 
 def _tune(cluster: Cluster, storage: str, epochs: int) -> subprocess.Popen[str]:
