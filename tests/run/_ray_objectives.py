@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tunery import Pruned
+from tunery._files import stored_location
 from tunery.records import FrozenTrial
 from tunery.trial import Trial
 
@@ -49,6 +50,8 @@ def checkpointing(trial: Trial) -> float:
     this task, not later by the driver), then waits at the gate as ``gated`` does."""
     restored = trial.restore()
     trial.set_user_attr("restored", None if restored is None else restored.decode())
+    handed = trial.stored_checkpoint()  # what the driver sent: where the file is, not its bytes
+    trial.set_user_attr("handed", None if handed is None else stored_location(handed))
     trial.checkpoint(f"state of trial {trial.number}".encode(), 1)
     folder = Path(str(trial.params["gate"])) / "checkpoints" / f"trial-{trial.trial_id}"
     trial.set_user_attr("written_here", any(folder.glob("epoch-1-*.ckpt")))

@@ -401,6 +401,7 @@ def test_checkpoints_go_to_the_checkpoint_dir_and_reruns_resume_from_there(
     for trial in complete:  # each re-run found its predecessor's checkpoint in the folder
         before = interrupted[trial.sample_id]
         assert trial.user_attrs["restored"] == f"state of trial {before.number}"
+        assert str(trial.user_attrs["handed"]).startswith(folder + "/")  # and read it there
     for trial in study.trials:
         found = study.storage.load_checkpoint(trial.trial_id, 1)
         assert found is not None

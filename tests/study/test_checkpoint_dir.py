@@ -150,6 +150,7 @@ def test_checkpoints_go_to_the_folder_and_restore_from_it(folder: str, store: Ba
         assert location.startswith(check_checkpoint_dir(folder) + "/")
         assert _exists(location)
     assert len(_stored(store, trial.trial_id, 1)) < 200  # a reference, not the state
+    assert trial.stored_checkpoint(1) == _stored(store, trial.trial_id, 1)  # what executors relay
 
 
 def test_a_rerun_of_an_interrupted_draw_and_a_branch_restore_from_the_folder(

@@ -396,7 +396,8 @@ class _Driver:
             if running is None:
                 raise TuneryError("the trial is no longer running")
             trial = running.trial
-            answer = trial.should_prune() if kind == "prune" else trial.restore(argument)
+            # A checkpoint in a checkpoint_dir goes as where it is: the task reads the file.
+            answer = trial.should_prune() if kind == "prune" else trial.stored_checkpoint(argument)
             reply: tuple[str, Any] = ("ok", answer)
         except Exception:
             reply = ("error", traceback.format_exc())

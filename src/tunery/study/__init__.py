@@ -122,7 +122,7 @@ class LocalBackend:
         self._study._heartbeats.beat(trial.trial_id)
 
     def restore(self, trial: Trial, epoch: int | None) -> bytes | None:
-        return self._study.restore_checkpoint(trial, epoch)
+        return self._study.restore_checkpoint(trial, epoch, read=False)
 
     def set_user_attr(self, trial: Trial, key: str, value: Any) -> None:
         self._study.storage.set_trial_user_attr(trial.trial_id, key, value)
@@ -537,22 +537,29 @@ class Study(StudyReader):
             raise ConfigError("trial", trial, "a RUNNING trial asked by this study")
         return live
 
-    def restore_checkpoint(self, trial: Trial, epoch: int | None) -> bytes | None:
-        """The checkpoint ``Trial.restore`` finds: its own, its interrupted runs', its parent's."""
+    def restore_checkpoint(
+        self, trial: Trial, epoch: int | None, *, read: bool = True
+    ) -> bytes | None:
+        """The checkpoint ``Trial.restore`` finds: its own, its interrupted runs', its parent's.
+        ``read=False``: as the store keeps it (for a ``checkpoint_dir``, where the file is)."""
+        found = self._find_checkpoint(trial, epoch)
+        return found if found is None or not read else read_checkpoint(found)
+
+    def _find_checkpoint(self, trial: Trial, epoch: int | None) -> bytes | None:
         own = self.storage.load_checkpoint(trial.trial_id, epoch)
         if own is not None:
-            return read_checkpoint(own[1])
+            return own[1]
         for earlier in trial.resumes:
             found = self.storage.load_checkpoint(earlier, epoch)
             if found is not None:
-                return read_checkpoint(found[1])
+                return found[1]
         if trial.parent is not None:
             number, at = trial.parent
             if epoch is None or epoch <= at:
                 parent_id = self.storage.get_trial_id(self.study_id, number)
                 found = self.storage.load_checkpoint(parent_id, at if epoch is None else epoch)
                 if found is not None:
-                    return read_checkpoint(found[1])
+                    return found[1]
         return None
 
 
