@@ -184,8 +184,7 @@ class RayExecutor:
         _probe(ray, shared, objective)
         view = LiveView.of_study(study, target=target, live=live, console=console)
         with InterruptGuard() as guard, view:
-            driver = _Driver(ray, study, shared, target, done, on_finished, view, self)
-            driver.run(guard)
+            _Driver(ray, study, shared, target, done, on_finished, view, self, guard).run()
 
 
 def check_fits(ray: ModuleType, resources: Resources) -> None:
@@ -228,8 +227,8 @@ def _probe(ray: ModuleType, shared: Any, objective: object) -> None:
     probe = ray.remote(max_retries=0)(_load_remote).options(num_cpus=0)
     try:
         ray.get(probe.remote([shared]))
-    except ray.exceptions.RayTaskError as exc:
-        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    except ray.exceptions.RayError as exc:  # it raised, or its worker died loading it
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()] or [repr(exc)]
         raise ConfigError(
             "objective",
             objective,
@@ -264,6 +263,7 @@ class _Driver:
         on_finished: OnFinished | None,
         view: LiveView,
         executor: RayExecutor,
+        guard: InterruptGuard,
     ) -> None:
         self.ray = ray
         self.study = study
@@ -284,16 +284,15 @@ class _Driver:
             num_cpus=resources.cpu, num_gpus=resources.gpu
         )
         self.hub = _start_hub(ray)
-        self.guard = InterruptGuard()
+        self.guard = guard
 
-    def run(self, guard: InterruptGuard) -> None:
+    def run(self) -> None:
         """The loop; on Ctrl-C (or an error here) the finished trials waiting are told, the
         rest cancelled and interrupted (their draws re-run next time), as with the local pool."""
-        self.guard = guard
         try:
             self._loop()
         except BaseException as exc:
-            with guard.held():
+            with self.guard.held():
                 if isinstance(exc, KeyboardInterrupt):
                     self._salvage_finished()
                 self._interrupt_running(exc)
