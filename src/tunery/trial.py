@@ -145,8 +145,8 @@ class Trial:
 
     def stored_checkpoint(self, epoch: int | None = None) -> bytes | None:
         """What ``restore`` finds as the store keeps it: the state, or, for a checkpoint in a
-        ``checkpoint_dir``, where it is. An executor hands this on, so the process that restores
-        reads the file itself."""
+        ``checkpoint_dir``, where it is. The Ray executor hands this on, so the task that restores
+        reads the file itself (the local pool reads it in the coordinator: ``memory://`` too)."""
         if epoch is not None:
             check_int("epoch", epoch, 0)
         return self._backend.restore(self, epoch)

@@ -25,9 +25,11 @@ from tunery._files import (
 )
 from tunery.config import config_from_dict, default_config
 from tunery.records import TrialState
+from tunery.run import make_executor
 from tunery.space import Float
 from tunery.storage import BaseStorage, get_storage
 from tunery.study import Study
+from tunery.trial import Trial
 from tunery.workflows.objective import load_config_dataset, open_study
 from tunery.workflows.panda import babysit
 
@@ -166,6 +168,31 @@ def test_a_rerun_of_an_interrupted_draw_and_a_branch_restore_from_the_folder(
     study.tell(rerun, 0.5)
     branch = study.ask(params=rerun.params, parent=(first.number, 3))
     assert branch.restore() == b"epoch 3 of the first run"
+
+
+def resume_or_checkpoint(trial: Trial) -> float:
+    """Restores what an earlier run of the draw saved (noted as user attr ``restored``)."""
+    restored = trial.restore()
+    trial.set_user_attr("restored", None if restored is None else restored.decode())
+    return 1.0
+
+
+def test_pool_workers_restore_from_the_folder_through_the_coordinator(
+    folder: str, tmp_path: Path
+) -> None:
+    study = Study("s", f"sqlite:///{tmp_path / 'pool.db'}", checkpoint_dir=folder)
+    study._prepare(SPACE)
+    first = study.ask()
+    first.checkpoint(b"saved before the crash", epoch=2)
+    study.tell(first, state=TrialState.FAILED, error="crashed", interrupted=True)
+    study.caviar(resume_or_checkpoint, SPACE, n_trials=2, workers=2, live=False)
+    rerun = next(t for t in study.trials if t.sample_id == first.sample_id and not t.interrupted)
+    assert rerun.user_attrs["restored"] == "saved before the crash"  # memory:// as well
+
+
+def test_ray_refuses_a_folder_only_one_process_sees() -> None:
+    with pytest.raises(ConfigError, match=r"^checkpoint_dir: expected a place every node"):
+        make_executor("ray", checkpoint_dir="memory://run")
 
 
 def test_a_study_without_a_folder_keeps_checkpoints_in_the_store(store: BaseStorage) -> None:

@@ -101,5 +101,8 @@ def make_executor(
 
         if not isinstance(resources, Resources):
             resources = Resources.from_mapping(resources)
+        if checkpoint_dir is not None and checkpoint_dir.startswith("memory://"):
+            expected = "a place every node reaches (memory:// lives in one process)"
+            raise ConfigError("checkpoint_dir", checkpoint_dir, expected)
         return RayExecutor(address=address, resources=resources, checkpoint_dir=checkpoint_dir)
     raise ConfigError("executor", name, "one of " + ", ".join(map(repr, EXECUTORS)))
