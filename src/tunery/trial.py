@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from tunery._exceptions import ConfigError, StorageError
+from tunery._files import read_checkpoint
 from tunery._validation import ANY_REAL, check_int, check_scalar
 from tunery.records import Curve, FrozenTrial, TrialState, decode_json, encode_json
 
@@ -31,7 +32,10 @@ class TrialBackend(Protocol):
 
     def checkpoint(self, trial: Trial, epoch: int, state: bytes) -> None: ...
 
-    def restore(self, trial: Trial, epoch: int | None) -> bytes | None: ...
+    def restore(self, trial: Trial, epoch: int | None) -> bytes | None:
+        """What the store keeps for the checkpoint: the state, or where it is (``tunery._files``:
+        a checkpoint in a ``checkpoint_dir``), read by the process that restores."""
+        ...
 
     def set_user_attr(self, trial: Trial, key: str, value: Any) -> None: ...
 
@@ -136,6 +140,13 @@ class Trial:
         Falls back to the interrupted runs of the same draw, then to the parent trial at its branch
         epoch, so a resumed or branched trial starts where its predecessor stopped.
         """
+        stored = self.stored_checkpoint(epoch)
+        return None if stored is None else read_checkpoint(stored)
+
+    def stored_checkpoint(self, epoch: int | None = None) -> bytes | None:
+        """What ``restore`` finds as the store keeps it: the state, or, for a checkpoint in a
+        ``checkpoint_dir``, where it is. The Ray executor hands this on, so the task that restores
+        reads the file itself (the local pool reads it in the coordinator: ``memory://`` too)."""
         if epoch is not None:
             check_int("epoch", epoch, 0)
         return self._backend.restore(self, epoch)

@@ -21,9 +21,10 @@ from rich.console import Console
 
 from tests.run import _ray_objectives as objectives
 from tunery import ConfigError
+from tunery._files import stored_location
 from tunery.config import config_from_dict, default_config
 from tunery.records import TrialState
-from tunery.run import Resources, Run, connect, make_executor
+from tunery.run import Resources, Run, connect
 from tunery.run._ray import RayExecutor
 from tunery.study import Study, load_study
 from tunery.workflows.objective import TrainerObjective
@@ -33,6 +34,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SPACE = {"x": {"low": 0.0, "high": 1.0}}
+_ADDRESS: list[str] = []  # the cluster's, once the fixture has started it
 _WAIT = 120.0  # seconds a test waits for the cluster before it says what it saw (never a bound)
 
 pytestmark = [
@@ -65,6 +67,7 @@ def cluster() -> Iterator[Cluster]:
             ray.init(address=made.address, include_dashboard=False)
             made.add_node(num_cpus=1)
             made.wait_for_nodes()
+            _ADDRESS[:] = [made.address]
             yield made
         finally:
             ray.shutdown()
@@ -210,7 +213,9 @@ def _driver(cluster: Cluster, storage: str, gate: Path) -> subprocess.Popen[str]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
     env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     command = [sys.executable, "-c", DRIVER, cluster.address, storage, str(gate)]
-    return subprocess.Popen(command, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE)
+    return subprocess.Popen(
+        command, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def test_a_killed_driver_keeps_finished_trials_and_the_rerun_runs_the_rest(
@@ -244,50 +249,209 @@ def test_a_killed_driver_keeps_finished_trials_and_the_rerun_runs_the_rest(
     assert any(t.interrupted for t in trials)  # the killed run's RUNNING trials, re-run
 
 
-def _complete(storage: str) -> int:
+def _ended(process: subprocess.Popen[str]) -> bool:
+    return process.poll() is not None
+
+
+def _complete(storage: str, name: str = "driver") -> int:
     try:
-        return len(load_study("driver", storage).get_trials([TrialState.COMPLETE]))
+        return len(load_study(name, storage).get_trials([TrialState.COMPLETE]))
     except Exception:  # not created yet
         return 0
 
 
-def _running(storage: str) -> int:
+def _running(storage: str, name: str = "driver") -> int:
     try:
-        return len(load_study("driver", storage).get_trials([TrialState.RUNNING]))
+        return len(load_study(name, storage).get_trials([TrialState.RUNNING]))
     except Exception:
         return 0
 
 
-# -- without a cluster -----------------------------------------------------------------------------
+# -- checks before any trial runs ------------------------------------------------------------------
 
 
-def test_an_unreachable_address_is_one_line_naming_address_and_writes_nothing(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("resources", "field", "offer"),
+    [
+        ({"cpu": 64}, "run.resources.cpu", "at most 1 CPU"),
+        ({"gpu": 1}, "run.resources.gpu", "at most 0 GPU"),
+    ],
+)
+def test_resources_no_node_has_are_refused_before_any_trial_runs(
+    cluster: Cluster, resources: dict[str, float], field: str, offer: str
 ) -> None:
-    store = tmp_path / "tunery.db"
-    command = [sys.executable, "-m", "tunery", "tune", "--executor", "ray"]
-    command += ["--address", "127.0.0.1:1", "--storage", f"sqlite:///{store}", "--trials", "2"]
-    command += ["--rounds", "1"]
-    env = {**os.environ, "TUNERY_RAY_CONNECT_TIMEOUT": "2", "PYTHONPATH": str(REPO / "src")}
-    env["COLUMNS"] = "200"  # the line is not wrapped to a narrow pipe's 80 columns
-    done = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    study = _study()
+    with pytest.raises(ConfigError, match=rf"^{field}: expected {offer}.*2 node\(s\)") as caught:
+        study.caviar(
+            objectives.steps,
+            SPACE,
+            n_trials=2,
+            executor="ray",
+            address=cluster.address,
+            resources=resources,
+        )
+    assert caught.value.value == next(iter(resources.values()))
+    assert study.trials == []
+    with pytest.raises(ConfigError, match=rf"^{field}:"):  # what the CLI calls before its store
+        connect("ray", cluster.address, resources)
+
+
+def test_resources_that_fit_one_node_pass(cluster: Cluster) -> None:
+    connect("ray", cluster.address, {"cpu": 1, "gpu": 0})
+    with pytest.raises(ConfigError, match=r"^run.resources.cpu:"):  # both nodes together: 2 CPUs
+        connect("ray", cluster.address, {"cpu": 2})
+
+
+def test_an_objective_the_workers_cannot_import_is_one_error_before_any_trial(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "only_on_the_driver.py").write_text("def objective(trial):\n    return 1.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the driver imports it; the workers cannot
+    import only_on_the_driver  # type: ignore[import-not-found]
+
+    study = _study()
+    with pytest.raises(ConfigError, match=r"^objective: .*No module named 'only_on_the_driver'"):
+        study.caviar(
+            only_on_the_driver.objective, SPACE, n_trials=3, executor="ray", address=cluster.address
+        )
+    assert study.trials == []
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------------
+
+
+def _pids(gate: Path) -> list[int]:
+    texts = [p.read_text() for p in gate.glob("started-*")]
+    return [int(text) for text in texts if text.strip()]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _caviar_until_ctrl_c(study: Study, objective: Any, gate: Path, when: Any) -> None:
+    """Run 4 gated trials of ``objective`` on the cluster in this process (the driver) and
+    press Ctrl-C (SIGINT to this process) once ``when()`` holds."""
+
+    def press_ctrl_c() -> None:
+        _wait_for(when, "the trials to be where Ctrl-C should find them")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    presser = threading.Thread(target=press_ctrl_c)
+    try:
+        presser.start()
+        with pytest.raises(KeyboardInterrupt):
+            study.caviar(
+                objective,
+                _gated_space(gate),
+                n_trials=4,
+                executor="ray",
+                address=_ADDRESS[0],
+                live=False,
+            )
+    finally:
+        presser.join(_WAIT)
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_cancels_the_tasks_and_interrupts_their_trials(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    study = _study()
+    _caviar_until_ctrl_c(study, objectives.gated, tmp_path, lambda: len(_pids(tmp_path)) == 2)
+    # This process, the driver, lives on: only cancelling ends the tasks waiting at the gate.
+    for pid in _pids(tmp_path):
+        _wait_for(lambda pid=pid: _gone(pid), f"the cancelled task's worker {pid} to end")
+    trials = study.trials
+    assert [t.state for t in trials] == [TrialState.FAILED] * 2
+    assert all(t.interrupted and "KeyboardInterrupt" in (t.error or "") for t in trials)
+    _wait_for(lambda: ray.available_resources().get("CPU", 0) == 2, "both CPUs free again")
+
+
+@pytest.mark.parametrize("scheme", ["", "file://"])
+def test_checkpoints_go_to_the_checkpoint_dir_and_reruns_resume_from_there(
+    cluster: Cluster, tmp_path: Path, scheme: str
+) -> None:
+    folder = f"{scheme}{tmp_path / 'checkpoints'}"  # a shared file system, as every node sees it
+    study = _study(checkpoint_dir=folder)
+
+    def checkpointed() -> int:
+        running = study.get_trials([TrialState.RUNNING])
+        return sum(bool(study.storage.checkpoint_epochs(t.trial_id)) for t in running)
+
+    _caviar_until_ctrl_c(study, objectives.checkpointing, tmp_path, lambda: checkpointed() == 2)
+    interrupted = {t.sample_id: t for t in study.trials}
+    assert len(interrupted) == 2
+    assert all(t.interrupted for t in interrupted.values())
+    (tmp_path / "open").touch()
+    study.caviar(
+        objectives.checkpointing,
+        _gated_space(tmp_path),
+        n_trials=2,
+        executor="ray",
+        address=cluster.address,
+        live=False,
     )
-    assert done.returncode == 2, done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, lines
-    assert "--address" in lines[0]
-    assert "127.0.0.1:1" in lines[0]
-    assert not store.exists()
-    assert not (tmp_path / "reports").exists()
+    complete = study.get_trials([TrialState.COMPLETE])
+    assert len(complete) == 2
+    for trial in complete:  # each re-run found its predecessor's checkpoint in the folder
+        before = interrupted[trial.sample_id]
+        assert trial.user_attrs["restored"] == f"state of trial {before.number}"
+        assert str(trial.user_attrs["handed"]).startswith(folder + "/")  # and read it there
+    for trial in study.trials:
+        found = study.storage.load_checkpoint(trial.trial_id, 1)
+        assert found is not None
+        location = stored_location(found[1])  # the store holds where, the folder holds what
+        assert location is not None
+        assert location.startswith(folder + "/")
+    assert len(list((tmp_path / "checkpoints").rglob("*.ckpt"))) == 4
+    assert all(t.user_attrs["written_here"] for t in study.trials)  # by the tasks themselves
 
 
-def test_without_ray_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
-    with pytest.raises(ConfigError, match=r'pip install "tunery\[ray\]"'):
-        connect("ray", "auto")
-    with pytest.raises(ConfigError, match=r"tunery\[ray\]"):
-        make_executor("ray").run(Run(_study(), objectives.steps, target=1))
+def _tune(cluster: Cluster, storage: str, epochs: int) -> subprocess.Popen[str]:
+    """``tunery tune`` of the built-in digits study (3 trials) on the cluster."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    command = [sys.executable, "-m", "tunery", "tune", "--executor", "ray"]
+    command += ["--address", cluster.address, "--storage", storage, "--trials", "3"]
+    command += ["--rounds", "1", "--epochs", str(epochs), "--no-report", "--quiet"]
+    command += ["--name", "digits"]
+    return subprocess.Popen(
+        command, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def test_ctrl_c_on_tunery_tune_exits_as_locally_and_the_rerun_resumes(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'tunery.db'}"
+    driver = _tune(cluster, storage, epochs=1_000_000)  # trials that would run for hours
+    try:
+        _wait_for(lambda: _running(storage, "digits") == 2 or _ended(driver), "a trial on each")
+        assert driver.poll() is None, driver.communicate()
+        driver.send_signal(signal.SIGINT)
+        _, err = driver.communicate(timeout=_WAIT)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    assert driver.returncode == 130, err  # what the local pool's Ctrl-C exits with
+    assert "interrupted" in err.splitlines()  # the CLI's line, as for the local pool
+    trials = load_study("digits", storage).trials
+    assert [(t.state, t.interrupted) for t in trials] == [(TrialState.FAILED, True)] * 2
+    assert all("KeyboardInterrupt" in (t.error or "") for t in trials)
+    rerun = _tune(cluster, storage, epochs=1)
+    out, err = rerun.communicate(timeout=_WAIT)
+    assert rerun.returncode == 0, err
+    assert "continuing" not in out  # interrupted trials do not count as finished
+    complete = load_study("digits", storage).get_trials([TrialState.COMPLETE])
+    assert len(complete) == 3
+    assert {t.sample_id for t in trials} <= {t.sample_id for t in complete}  # their draws re-run
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tunery._files import stored_location
 from tunery.config import TuneConfig, config_from_dict
 from tunery.records import FrozenTrial, TrialState
 from tunery.report import segment_info
@@ -33,8 +36,9 @@ def by_segment(trials: list[FrozenTrial]) -> dict[tuple[int, int], tuple[object,
 
 
 @pytest.mark.slow
-def test_ray_tasks_train_the_same_population_as_this_process() -> None:
-    on_ray = Study("ray-pop", ":memory:")
+def test_ray_tasks_train_the_same_population_as_this_process(tmp_path: Path) -> None:
+    # The tasks write their checkpoints to a folder; exploits restore from it bit for bit.
+    on_ray = Study("ray-pop", ":memory:", checkpoint_dir=tmp_path / "checkpoints")
     pbt(on_ray, config(executor="ray", resources={"cpu": 0.5}))
     local = Study("ray-pop", ":memory:")
     pbt(local, config(workers=1))
@@ -43,3 +47,10 @@ def test_ray_tasks_train_the_same_population_as_this_process() -> None:
     assert {k: v[:2] for k, v in ray_segments.items()} == {
         k: v[:2] for k, v in local_segments.items()
     }
+    kept = [
+        stored_location(found[1])
+        for t in on_ray.trials
+        if (found := on_ray.storage.load_checkpoint(t.trial_id)) is not None
+    ]
+    assert len(kept) == len(on_ray.trials)  # each segment checkpoints its end
+    assert all(str(where).startswith(str(tmp_path / "checkpoints")) for where in kept)

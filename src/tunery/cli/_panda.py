@@ -158,7 +158,12 @@ def _checked_settings(config: TuneConfig, params: Mapping[str, Any]) -> dict[str
 def _open_study(config: TuneConfig) -> Study:
     study = config.study
     return Study(
-        study.name, study.storage, direction=study.direction, seed=study.seed, metric=study.metric
+        study.name,
+        study.storage,
+        direction=study.direction,
+        seed=study.seed,
+        metric=study.metric,
+        checkpoint_dir=config.run.checkpoint_dir,
     )
 
 

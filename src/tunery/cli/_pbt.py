@@ -45,6 +45,7 @@ def pbt(
     workers: int | None,
     executor: str | None,
     address: str | None,
+    checkpoint_dir: str | None,
     seed: int | None,
     storage: str | None,
     name: str | None,
@@ -69,6 +70,7 @@ def pbt(
         workers=workers,
         executor=executor,
         address=address,
+        checkpoint_dir=checkpoint_dir,
         seed=seed,
         storage=storage,
         name=name,
@@ -83,7 +85,7 @@ def pbt(
         values = dataclasses.asdict(settings.pbt) | given
         settings = dataclasses.replace(settings, pbt=PBTSection(**values))
     check_pbt(settings)
-    connect(settings.run.executor, settings.run.address)
+    connect(settings.run.executor, settings.run.address, settings.run.resources or None)
     load_config_dataset(settings)  # before the store: bad data writes nothing
     options = settings.pbt
     console.print(

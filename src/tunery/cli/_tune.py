@@ -62,6 +62,10 @@ _STUDY_RUN_OPTIONS = (
     click.option(
         "--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (run.address)."
     ),
+    click.option(
+        "--checkpoint-dir",
+        help="Checkpoints go there, not in the store: a folder or fsspec URL (run.checkpoint_dir).",
+    ),
     click.option("--seed", type=int, help="Seed of every draw (study.seed)."),
     click.option("--storage", help="Study store URL (study.storage)."),
     click.option("--name", help="Study name (study.name)."),
@@ -102,6 +106,7 @@ def tune(
     epochs: int | None,
     executor: str | None,
     address: str | None,
+    checkpoint_dir: str | None,
     seed: int | None,
     storage: str | None,
     name: str | None,
@@ -127,7 +132,7 @@ def tune(
                      [model] layers, batchnorm, optimizer, lr, beta, ..., epochs, backend
                      [space] lr = { low = 1e-4, high = 1, scale = "log" }, ...
                      [run] trials, workers, rounds, sampler, pruner, epochs, top, margin,
-                           executor, address, resources
+                           executor, address, resources, checkpoint_dir
     Exit code 2 (and nothing written) for a bad config or flag.
     """
     settings = load_config(config) if config is not None else default_config()
@@ -140,6 +145,7 @@ def tune(
         epochs=epochs,
         executor=executor,
         address=address,
+        checkpoint_dir=checkpoint_dir,
         seed=seed,
         storage=storage,
         name=name,
@@ -150,7 +156,8 @@ def tune(
     _check_backend(settings)
     _check_pool(settings)
     objective = TrainerObjective(settings)
-    connect(settings.run.executor, settings.run.address)  # an unreachable cluster writes nothing
+    # An unreachable cluster, or one no node of which fits a trial, writes nothing.
+    connect(settings.run.executor, settings.run.address, settings.run.resources or None)
     with console_err.status(f"loading {escape(settings.data.source)}…"):
         dataset = objective.dataset  # before the store is opened: bad data writes nothing
     console.print(

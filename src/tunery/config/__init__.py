@@ -58,6 +58,7 @@
     executor = "local"           # or "ray": Ray tasks (extra tunery[ray], docs/cluster.md)
     address = "auto"             # optional, Ray's: auto, HOST:PORT or ray://HOST:PORT
     resources = { cpu = 1, gpu = 0.25 }   # optional, Ray's: what each trial holds
+    checkpoint_dir = "s3://bucket/run"    # optional: checkpoints there, not in the store
 
     [pbt]                        # tunery pbt: population-based training (tunery.workflows.pbt)
     population = 8               # members training side by side ([run] workers/executor run them)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from tunery._exceptions import ConfigError
+from tunery._files import check_checkpoint_dir
 from tunery._validation import (
     FRACTION,
     KEEP_PROB,
@@ -326,6 +327,7 @@ class RunSection:
     executor: str = "local"
     address: str | None = None
     resources: Mapping[str, Any] = field(default_factory=dict)
+    checkpoint_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.pruner == "none":  # TOML has no null
@@ -344,6 +346,12 @@ def _resources(value: Any, where: str) -> dict[str, float]:
     return Resources.from_mapping(value, where).to_dict()
 
 
+def _checkpoint_dir(value: Any, where: str) -> str:
+    """A folder or an fsspec URL (checked, kept as written: the study makes a path absolute)."""
+    check_checkpoint_dir(value, where)
+    return str(value)
+
+
 _MIN_TOP = 3  # Study.zoom needs this many COMPLETE trials
 _RUN_CHECKS: dict[str, Check] = {
     "trials": _integer(1),
@@ -359,6 +367,7 @@ _RUN_CHECKS: dict[str, Check] = {
     "executor": _one_of(EXECUTORS),
     "address": _optional(_text),
     "resources": _resources,
+    "checkpoint_dir": _optional(_checkpoint_dir),
 }
 
 

@@ -53,13 +53,22 @@ def default_workers() -> int:
     return max(1, cores or 1)
 
 
-def connect(executor: str, address: str | None = None) -> None:
-    """Check that ``executor`` can run here (Ray installed, its cluster reachable), writing
-    nothing: a caller can then open its store knowing the run will start."""
+def connect(
+    executor: str,
+    address: str | None = None,
+    resources: Mapping[str, Any] | Resources | None = None,
+) -> None:
+    """Check that ``executor`` can run here (Ray installed, its cluster reachable, a node with
+    the ``resources`` a trial holds), writing nothing: a caller can then open its store knowing
+    the run will start."""
     if executor == "ray":
-        from tunery.run._ray import connect as connect_ray
+        from tunery.run._ray_connect import check_fits
+        from tunery.run._ray_connect import connect as connect_ray
 
-        connect_ray(address)
+        ray = connect_ray(address)
+        if not isinstance(resources, Resources):
+            resources = Resources.from_mapping(resources)
+        check_fits(ray, resources)
     elif address is not None or executor not in EXECUTORS:
         make_executor(executor, address=address)  # raises the ConfigError that names the key
 
@@ -75,12 +84,21 @@ def execute(
     executor: str = "local",
     address: str | None = None,
     resources: Mapping[str, Any] | Resources | None = None,
+    checkpoint_dir: str | None = None,
 ) -> None:
     """Run trials of ``study`` until it holds ``target`` finished ones.
 
     ``executor="local"``: with ``workers`` processes of this machine; ``"ray"``: as Ray tasks on
     the cluster at ``address`` (``"auto"``, ``HOST:PORT``, ``ray://HOST:PORT``; ``None``: a Ray of
-    this machine), each holding ``resources`` (``{"cpu": 1, "gpu": 0.25}``).
+    this machine), each holding ``resources`` (``{"cpu": 1, "gpu": 0.25}``), its tasks writing
+    checkpoints straight to ``checkpoint_dir`` when the study has one (the local executors pass
+    them to the study, which writes them there).
     """
-    chosen = make_executor(executor, workers=workers, address=address, resources=resources)
+    chosen = make_executor(
+        executor,
+        workers=workers,
+        address=address,
+        resources=resources,
+        checkpoint_dir=checkpoint_dir,
+    )
     chosen.run(Run(study, objective, target, on_finished, live))

@@ -70,8 +70,10 @@ def make_executor(
     workers: int = 1,
     address: str | None = None,
     resources: Mapping[str, Any] | Resources | None = None,
+    checkpoint_dir: str | None = None,
 ) -> Executor:
-    """The executor called ``name`` (one of ``EXECUTORS``); ``address``/``resources`` are Ray's."""
+    """The executor called ``name`` (one of ``EXECUTORS``); ``address``, ``resources`` and
+    ``checkpoint_dir`` (checked by the study: where its tasks write checkpoints) are Ray's."""
     if name == "local":
         check_int("workers", workers, 1)
         if address is not None:
@@ -82,5 +84,8 @@ def make_executor(
 
         if not isinstance(resources, Resources):
             resources = Resources.from_mapping(resources)
-        return RayExecutor(address=address, resources=resources)
+        if checkpoint_dir is not None and checkpoint_dir.startswith("memory://"):
+            expected = "a place every node reaches (memory:// lives in one process)"
+            raise ConfigError("checkpoint_dir", checkpoint_dir, expected)
+        return RayExecutor(address=address, resources=resources, checkpoint_dir=checkpoint_dir)
     raise ConfigError("executor", name, "one of " + ", ".join(map(repr, EXECUTORS)))

@@ -20,20 +20,25 @@ The objective is pickled and put in the object store once per run; an objective 
 ``prepare_for_cluster(put, get, cpus=...)`` method (the built-in ``TrainerObjective``) is first
 asked for a variant that reads its dataset from the object store rather than from a path.
 
+Before the first trial: ``connect`` looks at the address within a bounded time (Ray alone would
+retry for minutes, or for ever on a stale cluster file), ``check_fits`` finds a node with the
+trial's resources, and a probe task loads the objective on the cluster; each failure is one
+``ConfigError``. With a ``checkpoint_dir`` the tasks write checkpoints there and send the driver
+only where (``tunery._files``).
+
 Faults: an exception in a trial makes it FAILED with the traceback. A trial whose node died
 (removed, crashed, unreachable) becomes FAILED and *interrupted*: it does not count and the study
 re-runs its draw on a node still alive. A trial whose worker process died on a live node is FAILED
 (it counts, like a dead worker of the local pool: re-running a draw that kills its process would
 loop). If the driver dies, Ray ends its tasks; the next run finds their trials RUNNING, marks them
-interrupted and re-runs their draws.
+interrupted and re-runs their draws. Ctrl-C in the driver is held back while it writes a trial
+and its books (``InterruptGuard``, as in the local pool); then finished tasks are told, the
+others cancelled and their trials interrupted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -45,75 +50,22 @@ from typing import Any
 from rich.console import Console
 
 from tunery._exceptions import ConfigError, TuneryError
+from tunery._files import checkpoint_location, write_checkpoint
 from tunery.records import FrozenTrial, TrialState
+from tunery.run._guard import InterruptGuard
 from tunery.run._live import LiveView
 from tunery.run._protocol import Run
+from tunery.run._ray_connect import check_fits, connect
 from tunery.run._resources import Resources
 from tunery.run._sequential import Outcome, call_objective
 from tunery.trial import Trial
 
-__all__ = ["RAY_EXTRA", "RayExecutor", "connect", "import_ray"]
+__all__ = ["RayExecutor"]
 
-RAY_EXTRA = 'pip install "tunery[ray]"'
-CONNECT_SECONDS = float(os.environ.get("TUNERY_RAY_CONNECT_TIMEOUT", "10"))
-"""How long a cluster address may take to answer before ``--address`` is called unreachable."""
 _POLL_SECONDS = 1.0  # the hub's long poll: the driver wakes at once for messages, else this often
 _LIVE_POLL_SECONDS = 0.25  # with the live view on, so that its clock ticks
-# One trial waits in Ray's queue behind each running one, so a slot never idles while the driver
-# tells and asks; the price is that trials show RUNNING (in the store too) before they start.
-_QUEUED_PER_SLOT = 1
+_SALVAGE_SECONDS = 5.0  # how long Ctrl-C waits for what finished trials sent
 _CAPACITY_SECONDS = 1.0  # how often the driver re-reads the cluster's room while all goes well
-_ADDRESS_HELP = "the address of a running Ray cluster: auto, HOST:PORT or ray://HOST:PORT"
-
-
-def import_ray() -> ModuleType:
-    """Ray itself, or a ``ConfigError`` that names the extra to install."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(
-            "executor", "ray", f"Ray installed for executor 'ray' ({RAY_EXTRA})"
-        ) from None
-    return ray
-
-
-def connect(address: str | None) -> ModuleType:
-    """Connect this process to the cluster at ``address`` (once; later calls reuse it).
-
-    ``None`` starts a one-machine Ray for this process. An address nothing answers at is a
-    ``ConfigError`` naming ``--address``, raised before anything is written.
-    """
-    ray = import_ray()
-    if ray.is_initialized():
-        return ray
-    if address is not None:
-        _check_reachable(address)
-    try:
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-            configure_logging=False,
-        )
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError("--address", address, f"{_ADDRESS_HELP} ({first_line})") from None
-    return ray
-
-
-def _check_reachable(address: str) -> None:
-    """A TCP connect with a short timeout: Ray itself would retry for a minute or more."""
-    if address == "auto":
-        return  # Ray finds the local cluster's address in its session files, or says it has none
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError("--address", address, _ADDRESS_HELP)
-    try:
-        with socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError("--address", address, f"a running Ray cluster there ({reason})") from None
 
 
 @dataclass(frozen=True)
@@ -123,16 +75,19 @@ class RayExecutor:
 
     address: str | None = None
     resources: Resources = field(default_factory=Resources)
+    checkpoint_dir: str | None = None  # checked (``tunery._files.check_checkpoint_dir``)
 
     def run(self, run: Run, console: Console | None = None) -> None:
         ray = connect(self.address)
         done = run.study.count_done()
         if done >= run.target:
             return
+        check_fits(ray, self.resources)
         shared = _share(ray, run.objective, self.resources)
+        _probe(ray, shared, run.objective)
         view = LiveView.of_study(run.study, target=run.target, live=run.live, console=console)
-        with view:
-            _Driver(ray, run, shared, done, view, self.resources).run()
+        with InterruptGuard() as guard, view:
+            _Driver(ray, run, shared, done, view, self, guard).run()
 
 
 def _share(ray: ModuleType, objective: Callable[[Trial], Any], resources: Resources) -> Any:
@@ -144,6 +99,23 @@ def _share(ray: ModuleType, objective: Callable[[Trial], Any], resources: Resour
         return ray.put(objective)
     except Exception as exc:  # cloudpickle's errors vary: TypeError, PicklingError, ...
         raise ConfigError("objective", objective, f"an objective Ray can pickle ({exc})") from None
+
+
+def _probe(ray: ModuleType, shared: Any, objective: object) -> None:
+    """Load the objective in one Ray worker before any trial starts: an objective the cluster
+    cannot import (a module only the driver has) is one ``ConfigError``, not a FAILED trial
+    each. The worker keeps what it loaded for the trials it runs next."""
+    probe = ray.remote(max_retries=0)(_load_remote).options(num_cpus=0)
+    try:
+        ray.get(probe.remote([shared]))
+    except ray.exceptions.RayError as exc:  # it raised, or its worker died loading it
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()] or [repr(exc)]
+        raise ConfigError(
+            "objective",
+            objective,
+            "an objective the cluster's workers can import: define it in a module every node "
+            f"has (installed, or on their PYTHONPATH). Loading it there failed: {lines[-1]}",
+        ) from None
 
 
 # -- the driver ------------------------------------------------------------------------------------
@@ -169,7 +141,8 @@ class _Driver:
         shared: Any,
         done: int,
         view: LiveView,
-        resources: Resources,
+        executor: RayExecutor,
+        guard: InterruptGuard,
     ) -> None:
         self.ray = ray
         self.job = run
@@ -178,7 +151,8 @@ class _Driver:
         self.target = run.target
         self.done = done
         self.view = view
-        self.resources = resources
+        self.resources = resources = executor.resources
+        self.settings = (resources.cpu, executor.checkpoint_dir)  # what each task is told
         self.running: dict[Any, _Running] = {}  # task ObjectRef → trial
         self.by_key: dict[int, _Running] = {}
         self.next_key = 0
@@ -189,12 +163,18 @@ class _Driver:
             num_cpus=resources.cpu, num_gpus=resources.gpu
         )
         self.hub = _start_hub(ray)
+        self.guard = guard
 
     def run(self) -> None:
+        """The loop; on Ctrl-C (or an error here) the finished trials waiting are told, the
+        rest cancelled and interrupted (their draws re-run next time), as with the local pool."""
         try:
             self._loop()
         except BaseException as exc:
-            self._interrupt_running(exc)
+            with self.guard.held():
+                if isinstance(exc, KeyboardInterrupt):
+                    self._salvage_finished()
+                self._interrupt_running(exc)
             raise
         finally:
             with suppress(Exception):
@@ -237,8 +217,7 @@ class _Driver:
         return max(1, slots)
 
     def _submit(self) -> None:
-        """Ask for trials while the cluster has room (and a queued one per slot) and more are
-        needed to reach the target."""
+        """Ask for trials while the cluster has room and more are needed to reach the target."""
         wanted = self.target - self.done - len(self.running)
         if wanted <= 0:
             return
@@ -246,15 +225,15 @@ class _Driver:
         if self.capacity == 0 or stale:  # nodes come and go; a GCS call per trial would cost
             self.capacity = self._slots()
             self.capacity_read = time.monotonic()
-        room = self.capacity * (1 + _QUEUED_PER_SLOT) - len(self.running)
-        for _ in range(min(wanted, room)):
-            trial = self.study.ask()
-            key, self.next_key = self.next_key, self.next_key + 1
-            running = _Running(trial, key)
-            task = (trial.freeze(), trial.metric, trial.resumes)
-            ref = self.task.remote([self.shared], task, self.hub, key, self.resources.cpu)
-            self.running[ref] = running
-            self.by_key[key] = running
+        for _ in range(min(wanted, self.capacity - len(self.running))):
+            with self.guard.held():  # a Ctrl-C here would leave a RUNNING trial nobody runs
+                trial = self.study.ask()
+                key, self.next_key = self.next_key, self.next_key + 1
+                running = _Running(trial, key)
+                task = (trial.freeze(), trial.metric, trial.resumes)
+                ref = self.task.remote([self.shared], task, self.hub, key, self.settings)
+                self.running[ref] = running
+                self.by_key[key] = running
             self.view.started(trial.number, trial.params)
 
     # -- messages ------------------------------------------------------------------------------
@@ -295,7 +274,8 @@ class _Driver:
             if running is None:
                 raise TuneryError("the trial is no longer running")
             trial = running.trial
-            answer = trial.should_prune() if kind == "prune" else trial.restore(argument)
+            # A checkpoint in a checkpoint_dir goes as where it is: the task reads the file.
+            answer = trial.should_prune() if kind == "prune" else trial.stored_checkpoint(argument)
             reply: tuple[str, Any] = ("ok", answer)
         except Exception:
             reply = ("error", traceback.format_exc())
@@ -304,6 +284,14 @@ class _Driver:
     # -- ending trials -----------------------------------------------------------------------------
 
     def _finish(self, ref: Any) -> None:
+        with self.guard.held():  # told once, and off the books in the same breath
+            frozen = self._tell(ref)
+        if frozen is not None:
+            self.view.finished(frozen)
+            self.job.finished(frozen)
+
+    def _tell(self, ref: Any) -> FrozenTrial | None:
+        """Store how the task ended; ``None`` if its trial was given back (its node died)."""
         running = self.running.pop(ref)
         self.by_key.pop(running.key, None)
         try:
@@ -314,14 +302,13 @@ class _Driver:
             self.capacity = 0  # a node may have gone: re-read the room before the next submit
             if self._node_gone(running):
                 self._give_back(running, f"interrupted: its Ray node died ({type(exc).__name__})")
-                return
+                return None
             outcome = Outcome(TrialState.FAILED, None, _death_note(exc, running))
         if running.problem is not None:
             outcome = Outcome(TrialState.FAILED, None, running.problem)
         frozen = self.study.tell(running.trial, outcome.value, outcome.state, outcome.error)
         self.done += 1
-        self.view.finished(frozen)
-        self.job.finished(frozen)
+        return frozen
 
     def _node_gone(self, running: _Running) -> bool:
         """Whether the trial's node is dead (or it died before saying where it ran)."""
@@ -335,6 +322,20 @@ class _Driver:
         trial = running.trial
         frozen = self.study.tell(trial, state=TrialState.FAILED, error=error, interrupted=True)
         self.view.finished(frozen)
+
+    def _salvage_finished(self) -> None:
+        """On Ctrl-C: tell the trials whose tasks have already returned (re-running them would
+        throw their work away), after what they sent, if the hub answers quickly."""
+        ended = self._ended()
+        if not ended:
+            return
+        with suppress(Exception):
+            self._serve(self.ray.get(self.hub.drain.remote(0), timeout=_SALVAGE_SECONDS))
+        for ref in ended:
+            try:
+                self._finish(ref)
+            except Exception:  # the store may be what failed; the rest is interrupted
+                break
 
     def _interrupt_running(self, exc: BaseException) -> None:
         """Ctrl-C or an error here: cancel the tasks, mark their trials interrupted."""
@@ -411,12 +412,14 @@ def _start_hub(ray: ModuleType) -> Any:
 
 
 class _HubBackend:
-    """The task's ``TrialBackend``: calls go to the driver through the hub."""
+    """The task's ``TrialBackend``: calls go to the driver through the hub; checkpoints too, or,
+    with a ``checkpoint_dir``, only where the task wrote them."""
 
-    def __init__(self, ray: ModuleType, hub: Any, key: int) -> None:
+    def __init__(self, ray: ModuleType, hub: Any, key: int, checkpoint_dir: str | None) -> None:
         self._ray = ray
         self._hub = hub
         self._key = key
+        self._checkpoint_dir = checkpoint_dir
         self._posted: list[Any] = []
 
     def post(self, *message: Any, wait: bool = True) -> None:
@@ -432,6 +435,9 @@ class _HubBackend:
         return bool(self._ask("prune", epoch))
 
     def checkpoint(self, trial: Trial, epoch: int, state: bytes) -> None:
+        if self._checkpoint_dir is not None:  # off the network to the driver and its store
+            location = checkpoint_location(self._checkpoint_dir, trial.trial_id, epoch)
+            state = write_checkpoint(location, state)
         self.post("checkpoint", epoch, state)
 
     def restore(self, trial: Trial, epoch: int | None) -> bytes | None:
@@ -454,6 +460,13 @@ class _HubBackend:
         return answer
 
 
+def _load_remote(box: list[Any]) -> None:
+    """The objective loaded in a Ray worker (the probe before the first trial)."""
+    import ray
+
+    _objective(ray, box[0])
+
+
 _OBJECTIVES: dict[bytes, Callable[[Trial], Any]] = {}  # per worker process: unpickled once
 
 
@@ -470,13 +483,15 @@ def _run_remote(
     task: tuple[FrozenTrial, str, tuple[int, ...]],
     hub: Any,
     key: int,
-    cpus: float,
+    settings: tuple[float, str | None],
 ) -> Outcome:
-    """One trial, in a Ray worker. ``box`` holds the objective's ref unresolved (cached here)."""
+    """One trial, in a Ray worker. ``box`` holds the objective's ref unresolved (cached here);
+    ``settings``: the CPUs the task holds and the ``checkpoint_dir``."""
     import ray
     from threadpoolctl import threadpool_limits
 
-    backend = _HubBackend(ray, hub, key)
+    cpus, checkpoint_dir = settings
+    backend = _HubBackend(ray, hub, key, checkpoint_dir)
     # Only read if the task dies: no need to wait for it before returning.
     backend.post("node", ray.get_runtime_context().get_node_id(), wait=False)
     record, metric, resumes = task

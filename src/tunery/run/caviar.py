@@ -304,7 +304,7 @@ class _Coordinator:
             case ("prune", int()) if trial is not None:
                 self._answer(worker, trial.should_prune)
             case ("restore", epoch) if trial is not None:
-                self._answer(worker, lambda: trial.restore(epoch))
+                self._answer(worker, lambda: trial.restore(epoch))  # read here: memory:// too
             case _:
                 raise TuneryError(f"a worker sent an unexpected message: {message!r:.200}")
 

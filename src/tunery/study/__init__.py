@@ -38,6 +38,13 @@ from os import PathLike
 from typing import Any
 
 from tunery._exceptions import ConfigError, TuneryWarning
+from tunery._files import (
+    check_checkpoint_dir,
+    checkpoint_location,
+    read_checkpoint,
+    stored_location,
+    write_checkpoint,
+)
 from tunery._validation import POSITIVE, check_int, check_scalar
 from tunery.pruners import Pruner
 from tunery.records import FrozenTrial, StudySummary, TrialState, check_direction, clean_value
@@ -108,11 +115,14 @@ class LocalBackend:
         return bool(pruner.should_prune(self._study.trials, trial.freeze(), epoch))
 
     def checkpoint(self, trial: Trial, epoch: int, state: bytes) -> None:
+        folder = self._study.checkpoint_dir
+        if folder is not None and stored_location(state) is None:  # not written by a Ray task
+            state = write_checkpoint(checkpoint_location(folder, trial.trial_id, epoch), state)
         self._study.storage.save_checkpoint(trial.trial_id, epoch, state)
         self._study._heartbeats.beat(trial.trial_id)
 
     def restore(self, trial: Trial, epoch: int | None) -> bytes | None:
-        return self._study.restore_checkpoint(trial, epoch)
+        return self._study.restore_checkpoint(trial, epoch, read=False)
 
     def set_user_attr(self, trial: Trial, key: str, value: Any) -> None:
         self._study.storage.set_trial_user_attr(trial.trial_id, key, value)
@@ -133,6 +143,9 @@ class Study(StudyReader):
         heartbeat_timeout: seconds without a heartbeat after which a RUNNING trial is stale and
             taken back (see the module docstring); 600 by default.
         clock: the time in Unix seconds, for heartbeats (``time.time``; tests pass a fake one).
+        checkpoint_dir: where checkpoints go (a folder, or an fsspec URL such as
+            ``s3://bucket/run``), the store keeping only where each one is; ``None`` (default):
+            in the store. On a cluster, a place every node reaches (docs/cluster.md).
 
     ``direction``, ``seed`` and ``metric`` are fixed when the study is created; reopening it with a
     different value raises ``ConfigError`` (leave them out to take the stored ones).
@@ -150,7 +163,11 @@ class Study(StudyReader):
         pruner: Pruner | None = None,
         heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
         clock: Callable[[], float] = time.time,
+        checkpoint_dir: str | PathLike[str] | None = None,
     ) -> None:
+        self.checkpoint_dir = (
+            None if checkpoint_dir is None else check_checkpoint_dir(checkpoint_dir)
+        )
         self.heartbeat_timeout = check_scalar("heartbeat_timeout", heartbeat_timeout, POSITIVE)
         self.storage = get_storage(storage)
         if direction is not None:
@@ -393,6 +410,7 @@ class Study(StudyReader):
                     executor=executor,
                     address=address,
                     resources=resources,
+                    checkpoint_dir=self.checkpoint_dir,
                 )
             if index + 1 < len(targets):
                 self._zoom_if_possible(top=top, min_top=min_top, margin=margin)
@@ -519,8 +537,15 @@ class Study(StudyReader):
             raise ConfigError("trial", trial, "a RUNNING trial asked by this study")
         return live
 
-    def restore_checkpoint(self, trial: Trial, epoch: int | None) -> bytes | None:
-        """The checkpoint ``Trial.restore`` finds: its own, its interrupted runs', its parent's."""
+    def restore_checkpoint(
+        self, trial: Trial, epoch: int | None, *, read: bool = True
+    ) -> bytes | None:
+        """The checkpoint ``Trial.restore`` finds: its own, its interrupted runs', its parent's.
+        ``read=False``: as the store keeps it (for a ``checkpoint_dir``, where the file is)."""
+        found = self._find_checkpoint(trial, epoch)
+        return found if found is None or not read else read_checkpoint(found)
+
+    def _find_checkpoint(self, trial: Trial, epoch: int | None) -> bytes | None:
         own = self.storage.load_checkpoint(trial.trial_id, epoch)
         if own is not None:
             return own[1]

@@ -338,6 +338,7 @@ def open_study(config: TuneConfig) -> Study:
         metric=config.study.metric,
         sampler=config.run.sampler,
         pruner=make_config_pruner(config),
+        checkpoint_dir=config.run.checkpoint_dir,
     )
 
 

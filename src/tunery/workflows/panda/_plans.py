@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tunery._exceptions import ConfigError
+from tunery._files import read_checkpoint
 from tunery.records import FrozenTrial
 from tunery.workflows.panda._branches import hyperparameters_at, latest_branch, path_to
 
@@ -62,4 +63,4 @@ def load_point(study: Study, point: tuple[int, int]) -> bytes:
     found = storage.load_checkpoint(storage.get_trial_id(study.study_id, number), epoch)
     if found is None:
         raise ConfigError("rollback", f"trial {number} @ epoch {epoch}", "a checkpoint")
-    return found[1]
+    return read_checkpoint(found[1])

@@ -163,6 +163,7 @@ class Population:
                     executor=run.executor,
                     address=run.address,
                     resources=run.resources or None,
+                    checkpoint_dir=self.study.checkpoint_dir,
                 )
         return self
 
