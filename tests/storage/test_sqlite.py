@@ -228,6 +228,8 @@ def test_a_version_1_file_is_migrated_in_place(tmp_path: Path) -> None:
     with sqlite3.connect(path) as con:  # back to what tunery wrote at version 1
         con.execute("ALTER TABLE trials DROP COLUMN heartbeat")  # version 2
         con.execute("ALTER TABLE trials DROP COLUMN output")  # version 3
+        con.execute("DROP INDEX curves_by_seq")  # version 4
+        con.execute("ALTER TABLE curves DROP COLUMN seq")
         con.execute("UPDATE schema_version SET version = 1")
     con.close()
 
@@ -242,4 +244,26 @@ def test_a_version_1_file_is_migrated_in_place(tmp_path: Path) -> None:
     with sqlite3.connect(path) as con:
         assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
     con.close()
+    reopened.close()
+
+
+def test_a_version_3_file_keeps_its_points_and_numbers_new_reports(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    store = SqliteStorage(path)
+    study_id = store.open_study("s", direction="maximize", seed=0, metric="m").study_id
+    trial_id = store.create_trial(study_id, round=1, sample_id=0, params={}).trial_id
+    store.report(trial_id, 1, {"m": 0.5})
+    store.close()
+    with sqlite3.connect(path) as con:  # back to what tunery wrote at version 3
+        con.execute("DROP INDEX curves_by_seq")
+        con.execute("ALTER TABLE curves DROP COLUMN seq")
+        con.execute("UPDATE schema_version SET version = 3")
+    con.close()
+
+    reopened = SqliteStorage(path)
+    assert reopened.get_curves([trial_id]) == {trial_id: {1: {"m": 0.5}}}
+    assert reopened.curve_points(study_id) == []  # older points have no place in the order
+    reopened.report(trial_id, 2, {"m": 0.75})
+    (point,) = reopened.curve_points(study_id)
+    assert (point.epoch, point.metrics, point.seq) == (2, {"m": 0.75}, reopened.curve_cursor())
     reopened.close()

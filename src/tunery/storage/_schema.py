@@ -15,7 +15,7 @@ from tunery._exceptions import StorageError
 
 __all__ = ["SCHEMA_VERSION", "check_schema"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # A new file gets the current version's tables; _MIGRATIONS bring older files to them.
 _SCHEMA = """
@@ -62,8 +62,10 @@ CREATE TABLE IF NOT EXISTS curves (
     trial_id INTEGER NOT NULL,
     epoch INTEGER NOT NULL,
     metrics TEXT NOT NULL,
+    seq INTEGER,
     PRIMARY KEY (trial_id, epoch)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS curves_by_seq ON curves (seq);
 CREATE TABLE IF NOT EXISTS user_attrs (
     trial_id INTEGER NOT NULL,
     key TEXT NOT NULL,
@@ -96,6 +98,9 @@ _MIGRATIONS: dict[int, str] = {
     2: "ALTER TABLE trials ADD COLUMN heartbeat REAL",
     # 3: the tail of what the trial printed in a pool worker.
     3: "ALTER TABLE trials ADD COLUMN output TEXT",
+    # 4: each report's place in the store's order of reports, so that a reader (the dashboard)
+    # asks for the points reported since it last looked. Older points keep NULL: before any cursor.
+    4: "ALTER TABLE curves ADD COLUMN seq INTEGER;\nCREATE INDEX curves_by_seq ON curves (seq)",
 }
 
 

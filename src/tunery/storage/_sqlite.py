@@ -40,12 +40,14 @@ from typing import Any
 from tunery._exceptions import ConfigError, StorageError
 from tunery.records import (
     Curve,
+    CurvePoint,
     Event,
     FrozenTrial,
     RoundRecord,
     StudyInfo,
     StudySummary,
     TrialState,
+    TrialSummary,
     clean_value,
     decode_json,
     encode_json,
@@ -67,6 +69,11 @@ _TRIAL_COLUMNS = (
     "t.trial_id, t.number, t.sample_id, t.round, t.params, t.state, t.value, t.error, "
     "t.interrupted, t.started, t.finished, t.parent_number, t.parent_epoch, "
     "CASE WHEN t.state = 0 THEN COALESCE(t.heartbeat, t.started) END, t.output"
+)
+_SUMMARY_COLUMNS = (
+    "t.trial_id, t.number, t.round, t.params, t.state, t.value, t.started, t.finished, "
+    "t.parent_number, t.parent_epoch, CASE WHEN t.state = 0 THEN COALESCE(t.heartbeat, t.started) "
+    "END, (SELECT COUNT(*) FROM curves c WHERE c.trial_id = t.trial_id)"
 )
 _RUNNING = int(TrialState.RUNNING)
 _COMPLETE = int(TrialState.COMPLETE)
@@ -226,11 +233,18 @@ class SqliteStorage(BaseStorage):
                     (_COMPLETE,),
                 )
             }
+            latest = dict(
+                con.execute(
+                    "SELECT study_id, MAX(MAX(started), COALESCE(MAX(finished), 0), "
+                    "COALESCE(MAX(heartbeat), 0)) FROM trials GROUP BY study_id"
+                ).fetchall()
+            )
         return [
             StudySummary(
                 study,
                 counts[study.study_id],
                 _pick_best(extremes.get(study.study_id), study.direction),
+                latest.get(study.study_id),
             )
             for study in studies
         ]
@@ -444,15 +458,65 @@ class SqliteStorage(BaseStorage):
                 attrs.setdefault(trial_id, {})[key] = decode_json(value)
         return [_record(row, curves.get(row[0], {}), attrs.get(row[0], {})) for row in rows]
 
+    # -- reading many trials fast ----------------------------------------------------------------
+
+    def trial_summaries(self, study_id: int, *, after_id: int = 0) -> list[TrialSummary]:
+        rows = self._query(
+            f"SELECT {_SUMMARY_COLUMNS} FROM trials t WHERE t.study_id = ? AND t.trial_id > ? "
+            "ORDER BY t.trial_id",
+            (study_id, after_id),
+        )
+        return [_summary(row) for row in rows]
+
+    def get_curves(self, trial_ids: Iterable[int]) -> dict[int, Curve]:
+        wanted = sorted({int(trial_id) for trial_id in trial_ids})
+        curves: dict[int, Curve] = {}
+        with self._snapshot() as con:
+            # In chunks: SQLite caps the number of host parameters of one statement.
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for trial_id, epoch, metrics in con.execute(
+                    f"SELECT trial_id, epoch, metrics FROM curves WHERE trial_id IN ({marks})",
+                    chunk,
+                ):
+                    curves.setdefault(trial_id, {})[epoch] = _decode_metrics(metrics)
+        return {trial_id: dict(sorted(curve.items())) for trial_id, curve in curves.items()}
+
+    def curve_points(
+        self, study_id: int, *, after: int = 0, limit: int = 10_000
+    ) -> list[CurvePoint]:
+        rows = self._query(
+            "SELECT c.seq, t.number, c.epoch, c.metrics FROM curves c JOIN trials t "
+            "ON c.trial_id = t.trial_id WHERE c.seq > ? AND t.study_id = ? ORDER BY c.seq LIMIT ?",
+            (after, study_id, limit),
+        )
+        return [
+            CurvePoint(seq, number, epoch, _decode_metrics(metrics))
+            for seq, number, epoch, metrics in rows
+        ]
+
+    def curve_cursor(self) -> int:
+        ((seq,),) = self._query("SELECT COALESCE(MAX(seq), 0) FROM curves")
+        return int(seq)
+
+    def change_marker(self) -> tuple[int, ...]:
+        # data_version moves when another connection commits; total_changes when this one writes.
+        with self._lock:
+            ((version,),) = self._con.execute("PRAGMA data_version").fetchall()
+            return (int(version), self._con.total_changes)
+
     def report(self, trial_id: int, epoch: int, metrics: Mapping[str, float]) -> None:
         check_epoch(epoch)
         text = _encode_metrics(check_metrics(metrics))
         with self._write() as con:
+            # seq: the next place in the store's order of reports (MAX over an index: a seek).
             written = con.execute(
-                "INSERT INTO curves (trial_id, epoch, metrics) SELECT ?, ?, ? "
+                "INSERT INTO curves (trial_id, epoch, metrics, seq) "
+                "SELECT ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM curves) "
                 "WHERE EXISTS (SELECT 1 FROM trials WHERE trial_id = ? AND state = ?) "
                 "ON CONFLICT (trial_id, epoch) "
-                "DO UPDATE SET metrics = json_patch(metrics, excluded.metrics)",
+                "DO UPDATE SET metrics = json_patch(metrics, excluded.metrics), seq = excluded.seq",
                 (trial_id, epoch, text, trial_id, _RUNNING),
             ).rowcount
             if not written:
@@ -601,6 +665,36 @@ def _pick_best(extremes: tuple[float, float] | None, direction: str) -> float | 
         return None
     high, low = extremes
     return float(high) if direction == "maximize" else float(low)
+
+
+def _summary(row: tuple[Any, ...]) -> TrialSummary:
+    (
+        trial_id,
+        number,
+        round_index,
+        params,
+        state,
+        value,
+        started,
+        finished,
+        parent_number,
+        parent_epoch,
+        heartbeat,
+        epochs,
+    ) = row
+    return TrialSummary(
+        number=number,
+        trial_id=trial_id,
+        round=round_index,
+        params=decode_json(params),
+        state=TrialState(state),
+        value=value,
+        started=started,
+        finished=finished,
+        parent=None if parent_number is None else (parent_number, parent_epoch),
+        epochs=int(epochs),
+        heartbeat=heartbeat,
+    )
 
 
 def _record(row: tuple[Any, ...], curve: Curve, user_attrs: dict[str, Any]) -> FrozenTrial:
