@@ -52,7 +52,9 @@ def fill_store(path: Path) -> Path:
     with Study("digits", url, "maximize", seed=1) as study:
         study.caviar(learning, SPACE, n_trials=24, rounds=2, workers=1, live=False)
     with Study(ESCAPED_NAME, url, "minimize", metric="loss") as study:
-        study.caviar(lambda t: t.params["lr"], {"lr": SPACE["lr"]}, n_trials=3, workers=1, live=False)
+        study.caviar(
+            lambda t: t.params["lr"], {"lr": SPACE["lr"]}, n_trials=3, workers=1, live=False
+        )
     return path
 
 
