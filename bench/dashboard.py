@@ -14,7 +14,8 @@ Then it times "opening the study page": the requests the page makes before it ca
 ``/`` + ``/api/studies/{name}`` + ``/api/studies/{name}/curves`` + ``/api/studies/{name}/best`` +
 ``/api/studies/{name}/trials?limit=100``, cold (a new app and store connection, so the 50,000
 summaries are read for the first time) and warm (the same app again: what a reload costs), both
-in process (httpx's ASGI transport; its WSGI transport for Optuna's Bottle app) and over real HTTP on uvicorn.
+in process (httpx's ASGI transport; its WSGI transport for Optuna's Bottle app) and over real
+HTTP on uvicorn.
 
 If optuna-dashboard is installed, the same trials and intermediate values go into an Optuna RDB
 (SQLite) store, filled the same way (Optuna's API makes the study and one trial; its tables are
@@ -353,7 +354,8 @@ def main(argv: list[str] | None = None) -> None:
     data = draw(args.trials, args.epochs)
     built = build_tunery(folder / "tunery.db", data)
     print(
-        f"tunery store built in {built:.1f} s ({(folder / 'tunery.db').stat().st_size / 1e6:.0f} MB)"
+        f"tunery store built in {built:.1f} s "
+        f"({(folder / 'tunery.db').stat().st_size / 1e6:.0f} MB)"
     )
     mine = time_tunery(folder / "tunery.db", args.repeats)
     _show("tunery", mine)
