@@ -23,6 +23,7 @@ def _register_commands() -> None:
     from tunery.cli import (
         _dashboard,  # noqa: F401
         _panda,  # noqa: F401
+        _pbt,  # noqa: F401
         _predict,  # noqa: F401
         _report,  # noqa: F401
         _train,  # noqa: F401

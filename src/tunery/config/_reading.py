@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from tunery._exceptions import ConfigError
-from tunery.config._sections import SECTIONS, DataSection, ModelSection, RunSection, StudySection
+from tunery.config._sections import (
+    SECTIONS,
+    DataSection,
+    ModelSection,
+    PBTSection,
+    RunSection,
+    StudySection,
+)
 from tunery.config._whole import TuneConfig
 from tunery.data import DIGITS
 from tunery.space import space_from_config
@@ -25,6 +32,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "data": DataSection,
     "model": ModelSection,
     "run": RunSection,
+    "pbt": PBTSection,
 }
 
 
@@ -82,6 +90,7 @@ def config_from_dict(
         model=_build("model", _table(tables, "model")),
         space=space_from_config(space_table),
         run=_build("run", _table(tables, "run")),
+        pbt=_build("pbt", _table(tables, "pbt")),
         path=origin,
     )
 
