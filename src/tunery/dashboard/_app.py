@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -116,11 +117,17 @@ async def _refused(request: Request, exc: Exception) -> Response:
     return error(400, str(exc))
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error(exc.status_code, f"{exc.detail}: {request.url.path}")
+
+
 _HANDLERS: dict[Any, Any] = {
     query.BadQueryError: _bad_query,
     UnknownStudyError: _unknown_study,
     ConfigError: _refused,
     StorageError: _refused,
+    HTTPException: _http_error,  # an unknown path or method: JSON too, like every error
 }
 
 
