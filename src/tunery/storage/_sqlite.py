@@ -61,7 +61,7 @@ from tunery.storage._base import (
     not_running,
 )
 from tunery.storage._lock import lock_study, unlock
-from tunery.storage._schema import SCHEMA_VERSION, check_schema
+from tunery.storage._schema import SCHEMA_VERSION, check_schema, require_store
 from tunery.storage._sqlite_rows import (
     COMPLETE,
     RUNNING,
@@ -84,10 +84,17 @@ class SqliteStorage(BaseStorage):
         path: the database file; its folder is created if missing.
         durable: ``synchronous=FULL`` (survive power loss) instead of ``NORMAL`` (survive a crash).
         timeout: seconds a write waits for another process's write lock before ``StorageError``.
+        create: make the file (and its schema) if it is not a store yet; with ``False`` a missing,
+            empty or foreign file is a ``StorageError`` and is left exactly as it was.
     """
 
     def __init__(
-        self, path: str | PathLike[str], *, durable: bool = False, timeout: float = 30.0
+        self,
+        path: str | PathLike[str],
+        *,
+        durable: bool = False,
+        timeout: float = 30.0,
+        create: bool = True,
     ) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigError("timeout", timeout, "a number of seconds > 0")
@@ -95,6 +102,7 @@ class SqliteStorage(BaseStorage):
         self.durable = bool(durable)
         self.timeout = float(timeout)
         self.url = f"sqlite:///{self.path}" + ("?durable=1" if self.durable else "")
+        self._create = bool(create)
         self._lock = threading.RLock()
         # study_id -> (watermark, records): every trial of the study with trial_id <= watermark
         # is finished (so immutable) and its record is cached. A new trial's id (max rowid + 1)
@@ -109,10 +117,19 @@ class SqliteStorage(BaseStorage):
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self._create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            # mode=rw: never create the file when asked not to.
+            target = self.path.absolute().as_uri() + ("" if self._create else "?mode=rw")
             con = sqlite3.connect(
-                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+                target,
+                timeout=self.timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=True,
             )
+            if not self._create:  # before the first pragma that writes (WAL changes the header)
+                self._require_store(con)
             con.execute("PRAGMA journal_mode=WAL")
             con.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
             # A checkpoint fsyncs twice; every 1000 pages (the default) that is ~6 per 2,000 trials
@@ -124,6 +141,13 @@ class SqliteStorage(BaseStorage):
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"{self.path}: cannot be opened as a tunery store ({exc})") from exc
         return con
+
+    def _require_store(self, con: sqlite3.Connection) -> None:
+        try:
+            require_store(con, self.path)
+        except StorageError:
+            con.close()
+            raise
 
     def close(self) -> None:
         with self._lock:
