@@ -87,31 +87,40 @@ def trial_record(row: tuple[Any, ...], curve: Curve, user_attrs: dict[str, Any])
     )
 
 
-def trial_summary(row: tuple[Any, ...]) -> TrialSummary:
-    (
-        trial_id,
-        number,
-        round_index,
-        params,
-        state,
-        value,
-        started,
-        finished,
-        parent_number,
-        parent_epoch,
-        heartbeat,
-        epochs,
-    ) = row
-    return TrialSummary(
-        number=number,
-        trial_id=trial_id,
-        round=round_index,
-        params=decode_json(params),
-        state=TrialState(state),
-        value=value,
-        started=started,
-        finished=finished,
-        parent=None if parent_number is None else (parent_number, parent_epoch),
-        epochs=int(epochs),
-        heartbeat=heartbeat,
-    )
+_STATES = {int(state): state for state in TrialState}
+
+
+def trial_summaries(rows: list[tuple[Any, ...]]) -> list[TrialSummary]:
+    """Summaries of rows of ``SUMMARY_COLUMNS``. The params of all rows are decoded by one
+    ``json.loads`` of their array: 50,000 calls cost three times as much."""
+    every_params = decode_json("[" + ",".join(row[3] for row in rows) + "]")
+    states = _STATES
+    return [
+        TrialSummary(
+            number,
+            trial_id,
+            round_index,
+            params,
+            states[state],
+            value,
+            started,
+            finished,
+            None if parent_number is None else (parent_number, parent_epoch),
+            epochs,
+            heartbeat,
+        )
+        for (
+            trial_id,
+            number,
+            round_index,
+            _,
+            state,
+            value,
+            started,
+            finished,
+            parent_number,
+            parent_epoch,
+            heartbeat,
+            epochs,
+        ), params in zip(rows, every_params, strict=True)
+    ]
