@@ -8,7 +8,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +36,13 @@ def one_line(err: str) -> str:
 
 
 @pytest.fixture
-def no_serving(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+def no_serving(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """uvicorn's loop replaced by a note of the app it would have served."""
     import uvicorn
 
     served: list[Any] = []
     monkeypatch.setattr(uvicorn.Server, "run", lambda server, sockets: served.append(server))
-    yield served
+    return served
 
 
 def test_it_prints_the_url_of_the_store_it_serves(
