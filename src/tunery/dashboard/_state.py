@@ -58,7 +58,7 @@ class StudyState:
             epochs_moved = any(
                 before.get(t.number) is None or before[t.number].epochs != t.epochs for t in newer
             )
-        else:  # the first read (of 50,000 trials, maybe): every one is new
+        else:  # nothing unsettled before (the first read, of 50,000 trials maybe): all are new
             changed, epochs_moved = [t.number for t in newer], bool(newer)
         trials, settled = self.trials, self.settled
         while settled < len(trials) and trials[settled].state in _FINISHED:
@@ -66,13 +66,15 @@ class StudyState:
         self.settled = settled
         if changed:
             self.version += 1
-            self.changes += [(self.version, number) for number in changed]
+            if self.version > 1:  # no stream has seen version 0: the first read needs no list
+                self.changes += [(self.version, number) for number in changed]
         if changed or epochs_moved:
             self.derived.clear()
         return bool(changed)
 
     def changed_since(self, version: int) -> list[TrialSummary]:
-        """The trials whose state or value changed after ``version``, each once, number order."""
+        """The trials whose state or value changed after ``version`` (>= 1: a reader has seen the
+        first read), each once, number order."""
         start = bisect.bisect_right(self.changes, (version, 1 << 62))
         numbers = sorted({number for _, number in self.changes[start:]})
         return [self.trials[n] for n in numbers if n < len(self.trials)]

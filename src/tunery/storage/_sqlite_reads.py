@@ -25,6 +25,7 @@ from tunery.storage._sqlite_rows import (
     COMPLETE,
     SUMMARY_COLUMNS,
     TRIAL_COLUMNS,
+    decode_all_metrics,
     decode_metrics,
     pick_best,
     trial_record,
@@ -117,14 +118,16 @@ def summaries(con: sqlite3.Connection, study_id: int, after_id: int) -> list[Tri
 
 def get_curves(con: sqlite3.Connection, trial_ids: Iterable[int]) -> dict[int, Curve]:
     wanted = sorted({int(trial_id) for trial_id in trial_ids})
-    curves: dict[int, Curve] = {}
+    rows: list[tuple[int, int, str]] = []
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
-        for trial_id, epoch, metrics in con.execute(
+        rows += con.execute(
             f"SELECT trial_id, epoch, metrics FROM curves WHERE trial_id IN ({marks})", chunk
-        ):
-            curves.setdefault(trial_id, {})[epoch] = decode_metrics(metrics)
+        ).fetchall()
+    curves: dict[int, Curve] = {}
+    for (trial_id, epoch, _), metrics in zip(rows, decode_all_metrics(rows), strict=True):
+        curves.setdefault(trial_id, {})[epoch] = metrics
     return {trial_id: dict(sorted(curve.items())) for trial_id, curve in curves.items()}
 
 

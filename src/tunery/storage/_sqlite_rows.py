@@ -42,6 +42,12 @@ def decode_metrics(text: str) -> dict[str, float]:
     return {name: float(value) for name, value in decode_json(text).items()}
 
 
+def decode_all_metrics(rows: list[tuple[Any, Any, str]]) -> list[dict[str, float]]:
+    """The metrics of each ``(_, _, metrics)`` row, by one ``json.loads`` of them all."""
+    every = decode_json("[" + ",".join(row[2] for row in rows) + "]")
+    return [{name: float(value) for name, value in found.items()} for found in every]
+
+
 def pick_best(extremes: tuple[float, float] | None, direction: str) -> float | None:
     if extremes is None:
         return None
