@@ -205,3 +205,23 @@ async def test_a_running_panda_applies_the_pages_nudge_at_the_next_epoch(
     assert event["error"] is None
     assert page["running"] is True
     assert page["hyperparameters"]["lr"] == NUDGED_LR / 2
+
+
+async def test_a_nudge_queued_while_no_panda_runs_shows_on_the_branch_that_applied_it(
+    fresh_panda_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{fresh_panda_db}"
+    assert cli(capsys, "nudge", "cub", "lr=5e-4", "--storage", url)[0] == 0
+    config = load_config(panda_config(fresh_panda_db.parent, fresh_panda_db))
+    with Study("cub", url) as study:
+        babysit(study, config, epochs=EPOCHS + 1, control=lambda panda: None)
+    app = create_app(url)
+    async with client(app) as c:
+        sent_to = (await c.get("/api/studies/cub/trials/1")).json()["events"]
+        applied_by = (await c.get("/api/studies/cub/trials/2")).json()
+    app.state.store.close()
+    (event,) = applied_by["events"]
+    assert (event["kind"], event["payload"], event["epoch"]) == ("nudge", {"lr": 5e-4}, EPOCHS)
+    assert event["applied"] is not None
+    assert applied_by["hyperparameters"]["lr"] == 5e-4
+    assert [e["event_id"] for e in sent_to] == [event["event_id"]]  # sent to the head then
