@@ -42,9 +42,9 @@ def studies(draw: st.DrawFn) -> StudyState:
                 epochs=draw(st.integers(0, 3)),
             )
         )
-    state = StudyState(StudyInfo(1, "s", direction, 0, "m", 0.0))
-    state.take(trials)
-    return state
+    study = StudyState(StudyInfo(1, "s", direction, 0, "m", 0.0))
+    study.take(trials)
+    return study
 
 
 def valued(state: StudyState) -> list[TrialSummary]:
