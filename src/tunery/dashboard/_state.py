@@ -12,6 +12,7 @@ remembers the version it has sent and asks for the trials changed since.
 from __future__ import annotations
 
 import bisect
+import gc
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,12 +129,28 @@ class StoreState:
 
     def _update(self, state: StudyState) -> None:
         study_id = state.info.study_id
-        state.take(self.storage.trial_summaries(study_id, after_id=state.mark))
+        with _collector_paused():
+            newer = self.storage.trial_summaries(study_id, after_id=state.mark)
+        state.take(newer)
         records = self.storage.get_rounds(study_id)
         if records != self._round_records.get(study_id):
             self._round_records[study_id] = records
             state.rounds = [Round.from_record(record) for record in records]
             state.derived.clear()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage collection while 50,000 summaries are built: they hold no reference cycles, yet
+    their allocations would trigger collections that walk every object (0.03 of 0.2 s CPU for
+    50,000; more in a fuller heap)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def counts(trials: list[TrialSummary]) -> dict[str, int]:
