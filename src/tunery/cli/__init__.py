@@ -21,6 +21,7 @@ __all__ = ["app", "main"]
 def _register_commands() -> None:
     # Importing a command module registers its commands on ``app``.
     from tunery.cli import (
+        _dashboard,  # noqa: F401
         _panda,  # noqa: F401
         _pbt,  # noqa: F401
         _predict,  # noqa: F401

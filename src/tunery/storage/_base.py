@@ -26,12 +26,15 @@ from typing import Any, Self
 from tunery._exceptions import ConfigError, StorageError
 from tunery._validation import ANY_REAL, check_int, check_scalar
 from tunery.records import (
+    Curve,
+    CurvePoint,
     Event,
     FrozenTrial,
     RoundRecord,
     StudyInfo,
     StudySummary,
     TrialState,
+    TrialSummary,
     check_direction,
     clean_value,
 )
@@ -187,6 +190,43 @@ class BaseStorage(ABC):
     @abstractmethod
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         """Attach a JSON-able value to a RUNNING trial."""
+
+    # -- reading many trials fast (a dashboard over 50,000 trials) ----------------------------
+
+    @abstractmethod
+    def trial_summaries(self, study_id: int, *, after_id: int = 0) -> list[TrialSummary]:
+        """The study's trials with ``trial_id > after_id``, in number order, without curves.
+
+        Finished trials never change, so a reader that keeps the summaries of a finished prefix
+        asks only for those after it.
+        """
+
+    @abstractmethod
+    def get_curves(self, trial_ids: Iterable[int]) -> dict[int, Curve]:
+        """The curves of these trials (``trial_id -> epoch -> {metric: value}``); unknown ids and
+        trials with no report are left out."""
+
+    @abstractmethod
+    def curve_points(
+        self, study_id: int, *, after: int = 0, limit: int = 10_000
+    ) -> list[CurvePoint]:
+        """The study's reports with ``seq > after``, in ``seq`` order, at most ``limit`` of them.
+
+        A reader that saw up to ``N`` (``curve_cursor()``, or the last point's ``seq``) gets what
+        was reported since. An epoch reported twice comes back once, with its merged metrics.
+        """
+
+    @abstractmethod
+    def curve_cursor(self) -> int:
+        """The ``seq`` of the store's latest report (0 before any)."""
+
+    @abstractmethod
+    def change_marker(self) -> tuple[int, ...]:
+        """A cheap value that differs from an earlier one whenever anything was written since.
+
+        Equal markers promise nothing changed (any process, any study); unequal ones only that
+        something may have.
+        """
 
     # -- checkpoints ---------------------------------------------------------------------------
 

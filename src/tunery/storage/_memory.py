@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import threading
@@ -13,12 +14,14 @@ from typing import Any
 from tunery._exceptions import ConfigError, StorageError
 from tunery.records import (
     Curve,
+    CurvePoint,
     Event,
     FrozenTrial,
     RoundRecord,
     StudyInfo,
     StudySummary,
     TrialState,
+    TrialSummary,
     best_of,
     decode_json,
     encode_json,
@@ -57,6 +60,7 @@ class _TrialRow:
     curve: Curve = field(default_factory=dict)
     user_attrs: dict[str, str] = field(default_factory=dict)
     checkpoints: dict[int, bytes] = field(default_factory=dict)
+    seqs: dict[int, int] = field(default_factory=dict)  # epoch -> seq of its latest report
     heartbeat: float | None = None
     output: str | None = None
     frozen: FrozenTrial | None = None  # built once the trial is finished (it never changes again)
@@ -96,6 +100,7 @@ class _StudyData:
     rounds: list[RoundRecord] = field(default_factory=list)
     trials: list[_TrialRow] = field(default_factory=list)  # index = trial number
     events: list[Event] = field(default_factory=list)
+    reports: list[tuple[int, _TrialRow, int]] = field(default_factory=list)  # (seq, row, epoch)
 
 
 class MemoryStorage(BaseStorage):
@@ -108,12 +113,15 @@ class MemoryStorage(BaseStorage):
         self._by_id: dict[int, _StudyData] = {}
         self._trials: dict[int, _TrialRow] = {}
         self._events: dict[int, Event] = {}
+        self._seq = 0  # the seq of the latest report
+        self._writes = 0  # every write counts one: the change marker
 
     # -- studies -------------------------------------------------------------------------------
 
     def open_study(self, name: str, *, direction: str, seed: int, metric: str) -> StudyInfo:
         check_open_args(name, direction, seed, metric)
         with self._lock:
+            self._writes += 1
             if name not in self._studies:
                 info = StudyInfo(len(self._by_id) + 1, name, direction, seed, metric, time.time())
                 self._studies[name] = self._by_id[info.study_id] = _StudyData(info)
@@ -134,7 +142,14 @@ class MemoryStorage(BaseStorage):
         for row in data.trials:
             counts[row.state] = counts.get(row.state, 0) + 1
         values = (row.value for row in data.trials if row.state is TrialState.COMPLETE)
-        return StudySummary(data.info, counts, best_of(values, data.info.direction))
+        times = [
+            moment
+            for row in data.trials
+            for moment in (row.started, row.finished, row.heartbeat)
+            if moment is not None
+        ]
+        latest = max(times) if times else None
+        return StudySummary(data.info, counts, best_of(values, data.info.direction), latest)
 
     def _study(self, study_id: int) -> _StudyData:
         try:
@@ -150,6 +165,7 @@ class MemoryStorage(BaseStorage):
         space_copy = decode_json(encode_json(space, "space"))
         box_copy = None if box is None else decode_json(encode_json(box, "box"))
         with self._lock:
+            self._writes += 1
             rounds = self._study(study_id).rounds
             record = RoundRecord(len(rounds) + 1, space_copy, box_copy, sampler, time.time())
             rounds.append(record)
@@ -172,6 +188,7 @@ class MemoryStorage(BaseStorage):
     ) -> FrozenTrial:
         decoded = decode_json(encode_json(dict(params), "params"))
         with self._lock:
+            self._writes += 1
             trials = self._study(study_id).trials
             trial_id = len(self._trials) + 1
             row = _TrialRow(
@@ -189,6 +206,7 @@ class MemoryStorage(BaseStorage):
 
     def _finish(self, trial_id: int, end: TrialEnd) -> float:
         with self._lock:
+            self._writes += 1
             row = self._running(trial_id)
             row.state, row.value, row.error, row.output = (
                 end.state,
@@ -204,6 +222,7 @@ class MemoryStorage(BaseStorage):
     ) -> list[FrozenTrial]:
         cut = math.inf if stale_before is None else stale_before
         with self._lock:
+            self._writes += 1
             running = [
                 row
                 for row in self._study(study_id).trials
@@ -221,6 +240,7 @@ class MemoryStorage(BaseStorage):
 
     def heartbeat(self, trial_ids: Iterable[int], now: float) -> None:
         with self._lock:
+            self._writes += 1
             for trial_id in trial_ids:
                 row = self._trials.get(trial_id)
                 if row is not None and row.state is TrialState.RUNNING:
@@ -258,14 +278,59 @@ class MemoryStorage(BaseStorage):
         check_epoch(epoch)
         cleaned = check_metrics(metrics)
         with self._lock:
-            self._running(trial_id).curve.setdefault(epoch, {}).update(cleaned)
+            self._writes += 1
+            row = self._running(trial_id)
+            row.curve.setdefault(epoch, {}).update(cleaned)
+            self._seq += 1
+            row.seqs[epoch] = self._seq
+            self._by_id[row.study_id].reports.append((self._seq, row, epoch))
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         if not isinstance(key, str) or not key:
             raise ConfigError("user attr key", key, "a non-empty string")
         encoded = encode_json(value, f"user attr {key!r}")
         with self._lock:
+            self._writes += 1
             self._running(trial_id).user_attrs[key] = encoded
+
+    # -- reading many trials fast ----------------------------------------------------------------
+
+    def trial_summaries(self, study_id: int, *, after_id: int = 0) -> list[TrialSummary]:
+        with self._lock:
+            rows = self._study(study_id).trials
+            return [_summary(row) for row in rows if row.trial_id > after_id]
+
+    def get_curves(self, trial_ids: Iterable[int]) -> dict[int, Curve]:
+        with self._lock:
+            rows = [self._trials.get(int(trial_id)) for trial_id in trial_ids]
+            return {
+                row.trial_id: {epoch: dict(row.curve[epoch]) for epoch in sorted(row.curve)}
+                for row in rows
+                if row is not None and row.curve
+            }
+
+    def curve_points(
+        self, study_id: int, *, after: int = 0, limit: int = 10_000
+    ) -> list[CurvePoint]:
+        with self._lock:
+            reports = self._study(study_id).reports
+            start = bisect.bisect_right(reports, after, key=lambda report: report[0])
+            points = []
+            for seq, row, epoch in reports[start:]:
+                if row.seqs[epoch] != seq:  # reported again later: it comes with that seq
+                    continue
+                points.append(CurvePoint(seq, row.number, epoch, dict(row.curve[epoch])))
+                if len(points) == limit:
+                    break
+            return points
+
+    def curve_cursor(self) -> int:
+        with self._lock:
+            return self._seq
+
+    def change_marker(self) -> tuple[int, ...]:
+        with self._lock:
+            return (self._writes,)
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -274,6 +339,7 @@ class MemoryStorage(BaseStorage):
         if not isinstance(blob, bytes | bytearray | memoryview):
             raise ConfigError("checkpoint", type(blob).__name__, "bytes")
         with self._lock:
+            self._writes += 1
             self._running(trial_id).checkpoints[epoch] = bytes(blob)
 
     def load_checkpoint(self, trial_id: int, epoch: int | None = None) -> tuple[int, bytes] | None:
@@ -302,6 +368,7 @@ class MemoryStorage(BaseStorage):
     ) -> Event:
         body = decode_json(encode_json(check_event_args(kind, payload), "event payload"))
         with self._lock:
+            self._writes += 1
             events = self._study(study_id).events
             event = Event(len(self._events) + 1, study_id, trial_number, kind, body, time.time())
             events.append(event)
@@ -315,6 +382,7 @@ class MemoryStorage(BaseStorage):
 
     def mark_event_applied(self, event_id: int) -> None:
         with self._lock:
+            self._writes += 1
             event = self._events.get(event_id)
             if event is None:
                 raise StorageError(f"there is no event with id {event_id}")
@@ -324,3 +392,19 @@ class MemoryStorage(BaseStorage):
             self._events[event_id] = applied
             events = self._by_id[event.study_id].events
             events[events.index(event)] = applied
+
+
+def _summary(row: _TrialRow) -> TrialSummary:
+    return TrialSummary(
+        number=row.number,
+        trial_id=row.trial_id,
+        round=row.round,
+        params=dict(row.params),
+        state=row.state,
+        value=row.value,
+        started=row.started,
+        finished=row.finished,
+        parent=row.parent,
+        epochs=len(row.curve),
+        heartbeat=row._last_seen() if row.state is TrialState.RUNNING else None,
+    )

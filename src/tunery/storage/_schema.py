@@ -13,9 +13,9 @@ from pathlib import Path
 
 from tunery._exceptions import StorageError
 
-__all__ = ["SCHEMA_VERSION", "check_schema"]
+__all__ = ["SCHEMA_VERSION", "check_schema", "require_store"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 # A new file gets the current version's tables; _MIGRATIONS bring older files to them.
 _SCHEMA = """
@@ -56,14 +56,17 @@ CREATE TABLE IF NOT EXISTS trials (
     parent_epoch INTEGER,
     heartbeat REAL,
     output TEXT,
+    epochs INTEGER,
     UNIQUE (study_id, number)
 );
 CREATE TABLE IF NOT EXISTS curves (
     trial_id INTEGER NOT NULL,
     epoch INTEGER NOT NULL,
     metrics TEXT NOT NULL,
+    seq INTEGER,
     PRIMARY KEY (trial_id, epoch)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS curves_by_seq ON curves (seq);
 CREATE TABLE IF NOT EXISTS user_attrs (
     trial_id INTEGER NOT NULL,
     key TEXT NOT NULL,
@@ -96,7 +99,27 @@ _MIGRATIONS: dict[int, str] = {
     2: "ALTER TABLE trials ADD COLUMN heartbeat REAL",
     # 3: the tail of what the trial printed in a pool worker.
     3: "ALTER TABLE trials ADD COLUMN output TEXT",
+    # 4: each report's place in the store's order of reports, so that a reader (the dashboard)
+    # asks for the points reported since it last looked. Older points keep NULL: before any cursor.
+    4: "ALTER TABLE curves ADD COLUMN seq INTEGER;\nCREATE INDEX curves_by_seq ON curves (seq)",
+    # 5: a finished trial's number of reported epochs, counted once when it finishes, so that a
+    # reader of 50,000 trials' summaries does not count 50,000 curves. NULL (a RUNNING trial, or
+    # one finished before version 5) reads as a count of its curve.
+    5: "ALTER TABLE trials ADD COLUMN epochs INTEGER",
 }
+
+
+def require_store(con: sqlite3.Connection, path: Path) -> None:
+    """Refuse, by reading only, a file that is not a tunery store: an empty one, another
+    program's SQLite file, or not SQLite at all (``StorageError``)."""
+    try:
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path}: is not a tunery store ({exc})") from None
+    if not tables:
+        raise StorageError(f"{path}: is an empty file, not a tunery store")
+    if "schema_version" not in tables:
+        raise StorageError(f"{path}: is an SQLite file of another program, not a tunery store")
 
 
 def check_schema(con: sqlite3.Connection, path: Path) -> None:
