@@ -75,9 +75,7 @@
     if (typeof value !== "number") return String(value);
     if (!Number.isFinite(value)) return String(value);
     if (Number.isInteger(value) && Math.abs(value) < 1e6) return String(value);
-    const size = Math.abs(value);
-    if (size !== 0 && (size < 1e-3 || size >= 1e5)) return value.toExponential(3);
-    return String(Number(value.toPrecision(4)));
+    return String(Number(value.toPrecision(4))); // JavaScript's own switch to 1e-7 style
   }
 
   function since(iso) {
@@ -175,7 +173,11 @@
   /** Run fn at most once per `wait` ms, the last call winning (for refreshes driven by events). */
   function debounce(fn, wait) {
     let timer = null;
-    const run = () => { timer = null; fn(); };
+    // A refresh that fails (the server went away, a study was deleted) waits for the next event.
+    const run = () => {
+      timer = null;
+      Promise.resolve().then(fn).catch((error) => console.warn("refresh failed:", error.message));
+    };
     current.disposers.push(() => timer && clearTimeout(timer));
     return () => { if (timer === null) timer = setTimeout(run, wait); };
   }
@@ -434,16 +436,25 @@
     metricPick.addEventListener("change", () => curves.load(metricPick.value));
     const loads = [curves.load(study.metric), drawBest(bestHolder, name, study), drawScatters(scatterGrid, name, study),
       drawImportance(importance, name), table.load()];
+    // The study as first read goes stale while it runs (a first round appears, new metrics):
+    // each refresh takes the new one and redraws what it changed.
+    const refreshScatters = debounce(() => Promise.all([drawScatters(scatterGrid, name, study), drawImportance(importance, name)]), 8000);
     const refreshSummary = debounce(async () => {
       const fresh = await api(studyPath(name));
+      const reshaped = JSON.stringify([fresh.params, fresh.rounds]) !== JSON.stringify([study.params, study.rounds]);
+      Object.assign(study, fresh);
       renderStats(stats, fresh);
+      for (const metric of fresh.metrics) {
+        if (![...metricPick.options].some((o) => o.value === metric)) put(metricPick, el("option", { value: metric, text: metric }));
+      }
+      table.rounds(fresh.rounds);
+      if (reshaped) await drawScatters(scatterGrid, name, study);
       await drawBest(bestHolder, name, fresh);
     }, 2000);
-    const refreshScatters = debounce(() => drawScatters(scatterGrid, name, study), 8000);
-    const refreshTable = debounce(() => table.load(), 1500);
+    const refreshTable = debounce(() => table.load(), 3000);
     const cursor = await loads[0];
     subscribe(name, cursor, {
-      points: (points) => curves.points(points),
+      points: (points) => { curves.points(points); refreshTable(); }, // the epochs column
       trials: (trials) => {
         curves.trials(trials);
         refreshSummary();
@@ -759,11 +770,17 @@
       next.disabled = query.offset + TABLE_PAGE >= data.total;
     }
 
+    function rounds(list) {
+      for (const r of list) {
+        if (![...roundPick.options].some((o) => o.value === String(r.number))) put(roundPick, el("option", { value: r.number, text: `round ${r.number}` }));
+      }
+    }
+
     const node = card("Trials",
       el("div", { class: "row" }, ...stateBoxes, roundPick, minBox, maxBox),
       el("div", { class: "row" }, prev, next, info),
       el("div", { class: "table-wrap" }, el("table", { id: "trials" }, el("thead", {}, headRow), body)));
-    return { node, load };
+    return { node, load, rounds };
   }
 
   // -- one trial -------------------------------------------------------------------------------
@@ -832,7 +849,7 @@
     const chart = makeChart(holder, {
       height: 220,
       scales: { x: { time: false }, y: logged ? { distr: 3 } : {} },
-      axes: [{ label: "epoch", incrs: INTEGER_STEPS }, { label: metric + (logged ? " (log)" : ""), values: (u, s) => s.map(fmt) }],
+      axes: [{ label: "epoch", incrs: INTEGER_STEPS }, { label: metric + (logged ? " (log)" : ""), values: (u, s) => s.map((v) => (!logged || decade(v) ? fmt(v) : "")) }],
       series: [{ label: "epoch" }, { label: metric, stroke: PALETTE[0], width: 2, points: { show: true, size: 5 } }],
       hooks: { draw: [(u) => drawMarks(u, shown.trial, controls)] },
     }, [line.epochs, line.values]);
@@ -966,20 +983,36 @@
       }
     }
 
+    const nowNotes = new Map(); // param -> the span that shows its current value
+
+    /** Slider ends: the bounds on the slider's own scale, a decade wider on a log one (a
+     * nudge may leave the searched box), always holding the current value. */
+    function sliderEnds(spec, slide, now) {
+      const ends = [slide.to(spec.low), slide.to(spec.high)];
+      if (now !== null && now !== undefined && Number.isFinite(slide.to(now))) ends.push(slide.to(now));
+      let [a, b] = [Math.min(...ends), Math.max(...ends)];
+      if (spec.scale === "log") { a -= 1; b += 1; }
+      if (spec.scale === "one_minus_log") { a -= 1; b = Math.min(b + 1, -1e-9); }
+      return [a, b];
+    }
+
     function nudgeRow(param, spec, now) {
       const slide = sliderOf(spec);
       const bounded = spec.low !== null && spec.high !== null && Number.isFinite(slide.to(spec.low)) && Number.isFinite(slide.to(spec.high));
       const input = el("input", { type: "number", step: "any", dataset: { nudge: param }, value: now ?? "" });
-      const range = el("input", { type: "range", dataset: { slider: param }, disabled: !bounded });
+      const range = el("input", { type: "range", dataset: { slider: param }, disabled: !bounded, title: `${param} on a ${spec.scale} scale` });
       if (bounded) {
-        const [a, b] = [slide.to(spec.low), slide.to(spec.high)].sort((x, y) => x - y);
-        Object.assign(range, { min: a, max: b, step: (b - a) / 200 });
-        if (now !== null && now !== undefined) range.value = slide.to(now);
+        const [a, b] = sliderEnds(spec, slide, now);
+        Object.assign(range, { min: a, max: b, step: (b - a) / 400 });
+        range.value = now !== null && now !== undefined ? slide.to(now) : (a + b) / 2;
         range.addEventListener("input", () => {
           const v = slide.from(Number(range.value));
-          input.value = spec.kind === "int" ? Math.round(v) : Number(v.toPrecision(3));
+          input.value = spec.kind === "int" ? Math.max(1, Math.round(v)) : Number(v.toPrecision(3));
         });
-        input.addEventListener("input", () => { if (Number(input.value) > 0) range.value = slide.to(Number(input.value)); });
+        input.addEventListener("input", () => {
+          const at = slide.to(Number(input.value));
+          if (Number.isFinite(at)) range.value = at;
+        });
       }
       const set = el("button", { text: `Set ${param}`, dataset: { set: param } });
       set.addEventListener("click", () => {
@@ -987,15 +1020,21 @@
         if (input.value === "" || !Number.isFinite(value)) { say(`${param}: type a number`, true); return; }
         send("nudge", { changes: { [param]: spec.kind === "int" ? Math.round(value) : value } });
       });
-      const note = spec.scale === "one_minus_log" ? "log of 1−v" : spec.scale;
-      put(rows, el("label", { text: param }), range, input, el("span", {}, set, el("span", { class: "muted", text: ` ${note}, now ${fmt(now)}` })));
+      const scale = spec.scale === "one_minus_log" ? "log of 1−v" : spec.scale;
+      const box = bounded ? `, searched ${fmt(spec.low)}–${fmt(spec.high)}` : "";
+      const note = el("span", { class: "muted", dataset: { now: param } });
+      nowNotes.set(param, [note, `${scale}${box}`]);
+      put(rows, el("label", { text: param }), range, input, el("span", {}, set, note));
     }
 
     function update(trial) {
-      if (built) return; // keep what the user typed; values shown are refreshed by the tables
-      built = true;
       const now = trial.hyperparameters || trial.params;
-      for (const [param, spec] of Object.entries(trial.nudgeable)) nudgeRow(param, spec, now[param]);
+      if (!built) { // built once: what the user is typing stays
+        built = true;
+        const known = Object.keys(trial.nudgeable).sort((a, b) => (b in now) - (a in now));
+        for (const param of known) nudgeRow(param, trial.nudgeable[param], now[param]);
+      }
+      for (const [param, [note, text]] of nowNotes) note.textContent = ` now ${fmt(now[param])} · ${text}`;
     }
 
     rollback.addEventListener("click", async () => {
@@ -1031,14 +1070,18 @@
   async function comparePage(root, names) {
     crumbs([`compare ${names.length} studies`, null]);
     document.title = "compare · tunery";
-    const details = await Promise.all(names.map((n) => api(studyPath(n))));
-    const params = [...new Set(details.flatMap((d) => Object.keys(d.params)))];
-    const shared = params.filter((p) => details.every((d) => p in d.params));
+    // A name with a "/" cannot be a path segment (the server decodes %2F before routing), so a
+    // study whose detail does not load is still compared through /api/compare's query.
+    const details = await Promise.all(names.map((n) => api(studyPath(n)).catch(() => ({ name: n, params: null }))));
+    const loaded = details.filter((d) => d.params);
+    const params = [...new Set(loaded.flatMap((d) => Object.keys(d.params)))];
+    const shared = params.filter((p) => loaded.every((d) => p in d.params));
     const pick = el("select", { id: "compare-param" }, ...params.map((p) => el("option", { value: p, text: p + (shared.includes(p) ? "" : " (not in all)") })));
     if (shared.length) pick.value = shared[0];
     const bestHolder = el("div", { class: "chart", id: "compare-best" });
     const scatterHolder = el("div", { class: "chart", id: "compare-scatter" });
-    const metrics = [...new Set(details.map((d) => d.metric))];
+    const first = await api(`/api/compare?studies=${names.map(enc).join(",")}`);
+    const metrics = [...new Set(first.studies.map((d) => d.metric))];
     put(root, el("h1", { text: `Comparing ${names.join(", ")}` }),
       card("Best so far", el("p", { class: "muted", text: `x: trial number · y: ${metrics.join(" / ")}` }), bestHolder),
       card("One parameter in every study", el("div", { class: "row" }, el("label", { text: "parameter " }, pick)), scatterHolder));
@@ -1055,7 +1098,7 @@
           spanGaps: true, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } }))],
       }, uPlot.join(tables));
       dropChart(scatterHolder);
-      const spec = details.map((d) => d.params[pick.value]).find(Boolean);
+      const spec = loaded.map((d) => d.params[pick.value]).find(Boolean);
       const axis = axisOf(spec);
       const ok = validFor(axis, spec);
       const xs = [];
