@@ -277,13 +277,14 @@
     return data;
   }
 
-  function pointSeries(label, color) {
+  function pointSeries(label, color, count) {
+    const size = count > 2000 ? 3 : count > 300 ? 4 : 6; // thousands of dots: small ones
     return {
       label,
       stroke: color,
       fill: color,
       paths: () => null,
-      points: { show: true, size: 6, stroke: color, fill: color },
+      points: { show: true, size, stroke: color, fill: color },
     };
   }
 
@@ -491,7 +492,7 @@
       axes: [{ label: "trial", incrs: INTEGER_STEPS }, { label: study.metric, values: (u, s) => s.map(fmt) }],
       series: [
         { label: "trial" },
-        pointSeries("value", "rgba(102,112,133,0.6)"),
+        pointSeries("value", "rgba(102,112,133,0.6)", data.numbers.length),
         { label: "best so far", stroke: PALETTE[0], width: 2, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } },
       ],
     }, [data.numbers, data.values, data.best]);
@@ -672,7 +673,7 @@
       scales: { x: Object.assign({ time: false }, axis.scale) },
       axes: [Object.assign({ label: param + axis.note }, axis.axis), { label: metric, values: (u, s) => s.map(fmt) }],
       series: [{ label: param, value: (u, v) => (v === null ? "—" : fmt(spec.scale === "one_minus_log" ? 1 - v : v)) },
-        ...roundNumbers.map((r) => pointSeries(`round ${r}`, PALETTE[(roundIndex.get(r) || 0) % PALETTE.length]))],
+        ...roundNumbers.map((r) => pointSeries(`round ${r}`, PALETTE[(roundIndex.get(r) || 0) % PALETTE.length], keep.length))],
     }, chartData);
   }
 
@@ -790,7 +791,7 @@
     document.title = `#${numberText} · ${name} · tunery`;
     const path = `${studyPath(name)}/trials/${enc(numberText)}`;
     const [study, trial] = await Promise.all([api(studyPath(name)), api(path)]);
-    const view = { trial, refresh: null };
+    const view = { trial, refresh: null, reread: null };
     const head = el("div");
     const charts = el("div", { class: "grid", id: "trial-charts" });
     const side = el("div", { class: "grid" });
@@ -834,8 +835,9 @@
     }
 
     render(trial);
+    view.reread = async () => render(await api(path));
     view.refresh = debounce(async () => {
-      try { render(await api(path)); } catch (_) { /* the next event tries again */ }
+      try { await view.reread(); } catch (_) { /* the next event tries again */ }
     }, 700);
     // Any new point may be this trial's or its panda's next branch: one cheap re-read, debounced.
     subscribe(name, null, { points: () => view.refresh(), trials: () => view.refresh() });
@@ -975,12 +977,31 @@
       try {
         const { event } = await post(`${studyPath(name)}/${kind}`, body);
         say(`Queued ${event.kind} ${JSON.stringify(event.payload)} for trial #${event.trial_number}: panda applies it at the next epoch boundary.`);
-        view.refresh && view.refresh();
+        untilApplied(event);
         return event;
       } catch (error) {
         say(error.message, true);
         return null;
       }
+    }
+
+    /** Re-read the trial until the event just sent shows as applied. The stream tells of new
+     * points and trial states, not of applied events: a pause stops the points, so without this
+     * the page would never learn that panda took it. Stops after a minute or on leaving. */
+    function untilApplied(event) {
+      let left = 60;
+      let timer = null;
+      current.disposers.push(() => timer && clearTimeout(timer));
+      const look = async () => {
+        timer = null;
+        try {
+          await view.reread();
+        } catch (_) { /* the next look tries again */ }
+        const seen = view.trial.events.find((e) => e.event_id === event.event_id);
+        if ((seen && seen.applied) || --left <= 0) return;
+        timer = setTimeout(look, 1000);
+      };
+      timer = setTimeout(look, 500);
     }
 
     const nowNotes = new Map(); // param -> the span that shows its current value
@@ -1114,7 +1135,7 @@
         height: 280,
         scales: { x: Object.assign({ time: false }, axis.scale) },
         axes: [Object.assign({ label: pick.value + axis.note }, axis.axis), { label: metrics.join(" / "), values: (u, s) => s.map(fmt) }],
-        series: [{ label: pick.value }, ...data.studies.map((s, k) => pointSeries(s.name, PALETTE[k % PALETTE.length]))],
+        series: [{ label: pick.value }, ...data.studies.map((s, k) => pointSeries(s.name, PALETTE[k % PALETTE.length], xs.length))],
       }, scatterData(xs, ys, groups, keys));
     }
     pick.addEventListener("change", () => draw().catch((e) => put(scatterHolder, el("p", { class: "error", text: e.message }))));
