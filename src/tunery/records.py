@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from tunery._exceptions import ConfigError
 
@@ -111,11 +111,12 @@ class FrozenTrial:
         return values[max(values)] if values else None
 
 
-@dataclass(frozen=True, slots=True)
-class TrialSummary:
+class TrialSummary(NamedTuple):
     """A trial without its curve and user attributes: what a table of 50,000 trials needs.
 
     ``epochs`` is the number of epochs its curve holds; ``heartbeat`` as in ``FrozenTrial``.
+    A named tuple, not a frozen dataclass: as immutable, and built in half the time (a store
+    builds 50,000 of them when a dashboard opens a big study).
     """
 
     number: int

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,18 +12,9 @@ from hypothesis import strategies as st
 
 from tunery import ConfigError, StorageError
 from tunery.records import TrialState
-from tunery.storage import BaseStorage, MemoryStorage, SqliteStorage
+from tunery.storage import BaseStorage
 
 FINISHED = [state for state in TrialState if state.is_finished()]
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BaseStorage]:
-    storage: BaseStorage = (
-        MemoryStorage() if request.param == "memory" else SqliteStorage(tmp_path / "t.db")
-    )
-    yield storage
-    storage.close()
 
 
 def new_study(store: BaseStorage, name: str = "s", direction: str = "maximize") -> int:

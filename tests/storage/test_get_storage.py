@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tunery import ConfigError
+from tunery import ConfigError, StorageError
 from tunery.storage import MemoryStorage, SqliteStorage, get_storage, parse_storage_url
 
 
@@ -76,3 +77,46 @@ def test_parse_storage_url_checks_without_opening(url: object, tmp_path: Path) -
     with pytest.raises(ConfigError):
         parse_storage_url(url)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_create_false_refuses_an_empty_file_and_leaves_it_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(ConfigError) as info:
+        get_storage(f"sqlite:///{empty}", create=False, field="--storage")
+    assert info.value.field == "--storage"
+    assert "empty" in info.value.expected
+    with pytest.raises(StorageError, match="empty file"):
+        SqliteStorage(empty, create=False)
+    assert empty.stat().st_size == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]  # no -wal, -shm, locks
+
+
+def test_create_false_leaves_a_foreign_file_as_it_was(tmp_path: Path) -> None:
+    foreign = tmp_path / "other.db"
+    with sqlite3.connect(foreign) as con:
+        con.execute("CREATE TABLE notes (text TEXT)")
+        con.execute("INSERT INTO notes VALUES ('mine')")
+    con.close()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database at all, " * 100, encoding="utf-8")
+    for path, message in ((foreign, "another program"), (text, "not a tunery store")):
+        before = path.read_bytes()
+        with pytest.raises(StorageError, match=message):
+            get_storage(f"sqlite:///{path}", create=False)
+        assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "other.db"]
+
+
+def test_create_false_opens_a_store_that_is_there(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    with SqliteStorage(path) as store:
+        store.open_study("s", direction="maximize", seed=0, metric="m")
+    with get_storage(f"sqlite:///{path}", create=False) as again:
+        assert [s.study.name for s in again.list_studies()] == ["s"]
+        study_id = again.open_study("t", direction="minimize", seed=0, metric="m").study_id
+        assert again.get_study("t") is not None
+        assert study_id == 2
+    with pytest.raises(StorageError, match="cannot be opened"):
+        SqliteStorage(tmp_path / "missing.db", create=False)
+    assert not (tmp_path / "missing.db").exists()

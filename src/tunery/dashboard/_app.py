@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -28,6 +29,7 @@ from tunery.dashboard import _views as views
 from tunery.dashboard._controls import event_json, send
 from tunery.dashboard._guard import Guard, GuardSettings
 from tunery.dashboard._json import JSON, error
+from tunery.dashboard._names import StudyNames, study_name
 from tunery.dashboard._state import StoreState, UnknownStudyError
 from tunery.dashboard._static import load_static, render_index
 from tunery.dashboard._stream import stream
@@ -81,7 +83,10 @@ def create_app(
             for kind in ("nudge", "pause", "resume", "rollback")
         ],
     ]
-    middleware = [Middleware(Guard, settings=GuardSettings(csrf, token, read_only))]
+    middleware = [
+        Middleware(Guard, settings=GuardSettings(csrf, token, read_only)),
+        Middleware(StudyNames),
+    ]
     if allowed_hosts is not None:
         middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=_HANDLERS)
@@ -92,7 +97,7 @@ def create_app(
 
 def _static_route(static: dict[str, Any]) -> Callable[[Request], Response]:
     def serve_static(request: Request) -> Response:
-        found = static.get(request.path_params["name"])
+        found = static.get(study_name(request))
         if found is None:  # only names listed at start-up: nothing from the request meets a disk
             return error(404, "no such file")
         return Response(found.body, media_type=found.media_type)
@@ -112,11 +117,17 @@ async def _refused(request: Request, exc: Exception) -> Response:
     return error(400, str(exc))
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error(exc.status_code, f"{exc.detail}: {request.url.path}")
+
+
 _HANDLERS: dict[Any, Any] = {
     query.BadQueryError: _bad_query,
     UnknownStudyError: _unknown_study,
     ConfigError: _refused,
     StorageError: _refused,
+    HTTPException: _http_error,  # an unknown path or method: JSON too, like every error
 }
 
 
@@ -134,7 +145,7 @@ class _Handlers:
         return JSON({"studies": [views.study_line(s) for s in self.state.studies()]})
 
     def study(self, request: Request) -> Response:
-        name = request.path_params["name"]
+        name = study_name(request)
         with self.state.reading(name) as study:
             panda = is_panda(study, self.store)
             return JSON(views.study_detail(study, self.store, panda))
@@ -152,19 +163,19 @@ class _Handlers:
             "offset": query.integer(q, "offset", 0, 0, 10_000_000),
             "limit": query.integer(q, "limit", 100, 1, 1000),
         }
-        with self.state.reading(request.path_params["name"]) as study:
+        with self.state.reading(study_name(request)) as study:
             return JSON(views.trials_page(study, **options))
 
     def best(self, request: Request) -> Response:
         most = query.integer(request.query_params, "max_points", 2000, 2, 100_000)
-        with self.state.reading(request.path_params["name"]) as study:
+        with self.state.reading(study_name(request)) as study:
             return JSON(views.best_series(study, most))
 
     def curves(self, request: Request) -> Response:
         q = request.query_params
         max_trials = query.integer(q, "max_trials", 400, 1, 5000)
         max_points = query.integer(q, "max_points", 200, 2, 10_000)
-        with self.state.reading(request.path_params["name"]) as study:
+        with self.state.reading(study_name(request)) as study:
             metric = q.get("metric") or study.info.metric
             return JSON(views.curves(study, self.store, metric, max_trials, max_points))
 
@@ -172,21 +183,21 @@ class _Handlers:
         q = request.query_params
         param = query.text(q, "param")
         most = query.integer(q, "max_points", 5000, 2, 100_000)
-        with self.state.reading(request.path_params["name"]) as study:
+        with self.state.reading(study_name(request)) as study:
             found = views.scatter(study, param, most)
             if found is None:
                 raise query.BadQueryError("param", param, "a parameter of the study")
             return JSON(found)
 
     def importance(self, request: Request) -> Response:
-        with self.state.reading(request.path_params["name"]) as study:
+        with self.state.reading(study_name(request)) as study:
             return JSON(views.importance_of(study))
 
     def trial(self, request: Request) -> Response:
         raw = request.path_params["number"]
         if not raw.isdigit():
             return error(404, f"there is no trial {raw!r}")
-        with self.state.reading(request.path_params["name"]) as study:
+        with self.state.reading(study_name(request)) as study:
             found = trial_detail(study, self.store, int(raw))
             if found is None:
                 return error(404, f"study {study.info.name!r} has no trial {raw}")
@@ -213,7 +224,7 @@ class _Handlers:
     async def stream(self, request: Request) -> Response:
         raw = request.query_params.get("cursor") or request.headers.get("last-event-id")
         cursor = None if raw is None else _cursor(raw)
-        name = request.path_params["name"]
+        name = study_name(request)
         await anyio.to_thread.run_sync(self._check_study, name)
         return StreamingResponse(
             stream(self.state, name, cursor, poll=self.poll),
@@ -228,7 +239,7 @@ class _Handlers:
     def control(self, kind: str) -> Callable[[Request], Any]:
         async def post(request: Request) -> Response:
             body = await _body(request, kind)
-            name = request.path_params["name"]
+            name = study_name(request)
             await anyio.to_thread.run_sync(self._check_study, name)
             event = await anyio.to_thread.run_sync(send, self.store, name, kind, body)
             return JSON({"event": event_json(event)})

@@ -25,6 +25,9 @@ from tunery.study import Round
 __all__ = ["StoreState", "StudyState", "UnknownStudyError", "counts"]
 
 
+_FINISHED = frozenset(state for state in TrialState if state.is_finished())
+
+
 class UnknownStudyError(LookupError):
     """No study of that name in the store (a 404)."""
 
@@ -50,21 +53,28 @@ class StudyState:
         value changed (or a trial appeared)."""
         before = {t.number: t for t in self.trials[self.settled :]}
         self.trials[self.settled :] = newer
-        changed = [t.number for t in newer if _moved(before.get(t.number), t)]
-        epochs_moved = any(
-            before.get(t.number) is None or before[t.number].epochs != t.epochs for t in newer
-        )
-        while self.settled < len(self.trials) and self.trials[self.settled].state.is_finished():
-            self.settled += 1
+        if before:
+            changed = [t.number for t in newer if _moved(before.get(t.number), t)]
+            epochs_moved = any(
+                before.get(t.number) is None or before[t.number].epochs != t.epochs for t in newer
+            )
+        else:  # nothing unsettled before (the first read, of 50,000 trials maybe): all are new
+            changed, epochs_moved = [t.number for t in newer], bool(newer)
+        trials, settled = self.trials, self.settled
+        while settled < len(trials) and trials[settled].state in _FINISHED:
+            settled += 1
+        self.settled = settled
         if changed:
             self.version += 1
-            self.changes += [(self.version, number) for number in changed]
+            if self.version > 1:  # no stream has seen version 0: the first read needs no list
+                self.changes += [(self.version, number) for number in changed]
         if changed or epochs_moved:
             self.derived.clear()
         return bool(changed)
 
     def changed_since(self, version: int) -> list[TrialSummary]:
-        """The trials whose state or value changed after ``version``, each once, number order."""
+        """The trials whose state or value changed after ``version`` (>= 1: a reader has seen the
+        first read), each once, number order."""
         start = bisect.bisect_right(self.changes, (version, 1 << 62))
         numbers = sorted({number for _, number in self.changes[start:]})
         return [self.trials[n] for n in numbers if n < len(self.trials)]

@@ -85,11 +85,13 @@ def _curves(curve: Curve) -> dict[str, dict[str, list[Any]]]:
 
 
 def _events(trial: FrozenTrial, stored: list[Event]) -> list[dict[str, Any]]:
-    """The events sent to this trial, with the epoch at which panda applied each (from its log)."""
+    """The events sent to this trial or applied by it, with the epoch at which panda applied each
+    (from its log). An event queued while no panda ran is sent to the latest branch and applied by
+    the branch the next run starts: both pages show it."""
     at = {entry.event_id: entry for entry in branch_events(trial)}
     result = []
     for event in stored:
-        if event.trial_number != trial.number:
+        if event.trial_number != trial.number and event.event_id not in at:
             continue
         applied = at.get(event.event_id)
         result.append(

@@ -45,8 +45,10 @@ def get_storage(
 ) -> BaseStorage:
     """The store named by ``url`` (see the module docstring). A bad URL raises ``ConfigError``.
 
-    With ``create=False`` an SQLite file that is not there is an error (naming ``field``), never
-    created: commands that only read or steer a study must not leave empty stores behind.
+    With ``create=False`` an SQLite file that is not there, or empty, is an error (naming
+    ``field``), never created; a file that is not a tunery store is a ``StorageError``. Either way
+    the file is left as it was: commands that only read or steer a study must not leave empty
+    stores behind, nor turn another program's file into one.
     """
     if isinstance(url, BaseStorage):
         return url
@@ -60,7 +62,9 @@ def get_storage(
         return MemoryStorage()
     if not create and not path.is_file():
         raise ConfigError(field, url, f"an existing study store (there is no {path})")
-    return SqliteStorage(path, **options)
+    if not create and path.stat().st_size == 0:
+        raise ConfigError(field, url, f"an existing study store ({path} is an empty file)")
+    return SqliteStorage(path, create=create, **options)
 
 
 def parse_storage_url(url: object, *, field: str = "storage") -> tuple[Path | None, dict[str, Any]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tunery._exceptions import StorageError
 
-__all__ = ["SCHEMA_VERSION", "check_schema"]
+__all__ = ["SCHEMA_VERSION", "check_schema", "require_store"]
 
 SCHEMA_VERSION = 4
 
@@ -102,6 +102,19 @@ _MIGRATIONS: dict[int, str] = {
     # asks for the points reported since it last looked. Older points keep NULL: before any cursor.
     4: "ALTER TABLE curves ADD COLUMN seq INTEGER;\nCREATE INDEX curves_by_seq ON curves (seq)",
 }
+
+
+def require_store(con: sqlite3.Connection, path: Path) -> None:
+    """Refuse, by reading only, a file that is not a tunery store: an empty one, another
+    program's SQLite file, or not SQLite at all (``StorageError``)."""
+    try:
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path}: is not a tunery store ({exc})") from None
+    if not tables:
+        raise StorageError(f"{path}: is an empty file, not a tunery store")
+    if "schema_version" not in tables:
+        raise StorageError(f"{path}: is an SQLite file of another program, not a tunery store")
 
 
 def check_schema(con: sqlite3.Connection, path: Path) -> None:

@@ -22,7 +22,9 @@ which also survives a power loss, at the price of an fsync per commit.
 Speed: finished trials never change, so the store caches their records and reads only newer or
 running trials again. Params and user attributes are compact JSON; a trial's curve is one row per
 epoch holding a JSON object of its metrics (merged with ``json_patch`` if an epoch is reported
-twice).
+twice). The queries that read many trials at once (the study list, full records, the dashboard's
+summaries, curves and points) are in ``_sqlite_reads.py``; rows become records in
+``_sqlite_rows.py``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from tunery.records import (
     decode_json,
     encode_json,
 )
+from tunery.storage import _sqlite_reads as reads
 from tunery.storage._base import (
     BaseStorage,
     TrialEnd,
@@ -61,17 +64,11 @@ from tunery.storage._base import (
     not_running,
 )
 from tunery.storage._lock import lock_study, unlock
-from tunery.storage._schema import SCHEMA_VERSION, check_schema
+from tunery.storage._schema import SCHEMA_VERSION, check_schema, require_store
 from tunery.storage._sqlite_rows import (
-    COMPLETE,
     RUNNING,
-    SUMMARY_COLUMNS,
-    TRIAL_COLUMNS,
-    decode_metrics,
     encode_metrics,
-    pick_best,
     trial_record,
-    trial_summary,
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage"]
@@ -84,10 +81,17 @@ class SqliteStorage(BaseStorage):
         path: the database file; its folder is created if missing.
         durable: ``synchronous=FULL`` (survive power loss) instead of ``NORMAL`` (survive a crash).
         timeout: seconds a write waits for another process's write lock before ``StorageError``.
+        create: make the file (and its schema) if it is not a store yet; with ``False`` a missing,
+            empty or foreign file is a ``StorageError`` and is left exactly as it was.
     """
 
     def __init__(
-        self, path: str | PathLike[str], *, durable: bool = False, timeout: float = 30.0
+        self,
+        path: str | PathLike[str],
+        *,
+        durable: bool = False,
+        timeout: float = 30.0,
+        create: bool = True,
     ) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigError("timeout", timeout, "a number of seconds > 0")
@@ -95,6 +99,7 @@ class SqliteStorage(BaseStorage):
         self.durable = bool(durable)
         self.timeout = float(timeout)
         self.url = f"sqlite:///{self.path}" + ("?durable=1" if self.durable else "")
+        self._create = bool(create)
         self._lock = threading.RLock()
         # study_id -> (watermark, records): every trial of the study with trial_id <= watermark
         # is finished (so immutable) and its record is cached. A new trial's id (max rowid + 1)
@@ -109,10 +114,19 @@ class SqliteStorage(BaseStorage):
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self._create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            # mode=rw: never create the file when asked not to.
+            target = self.path.absolute().as_uri() + ("" if self._create else "?mode=rw")
             con = sqlite3.connect(
-                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+                target,
+                timeout=self.timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=True,
             )
+            if not self._create:  # before the first pragma that writes (WAL changes the header)
+                self._require_store(con)
             con.execute("PRAGMA journal_mode=WAL")
             con.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
             # A checkpoint fsyncs twice; every 1000 pages (the default) that is ~6 per 2,000 trials
@@ -124,6 +138,13 @@ class SqliteStorage(BaseStorage):
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"{self.path}: cannot be opened as a tunery store ({exc})") from exc
         return con
+
+    def _require_store(self, con: sqlite3.Connection) -> None:
+        try:
+            require_store(con, self.path)
+        except StorageError:
+            con.close()
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -199,41 +220,7 @@ class SqliteStorage(BaseStorage):
 
     def list_studies(self) -> list[StudySummary]:
         with self._snapshot() as con:
-            studies = [
-                StudyInfo(*row)
-                for row in con.execute(
-                    "SELECT study_id, name, direction, seed, metric, created FROM studies "
-                    "ORDER BY study_id"
-                )
-            ]
-            counts: dict[int, dict[TrialState, int]] = {study.study_id: {} for study in studies}
-            for study_id, state, count in con.execute(
-                "SELECT study_id, state, COUNT(*) FROM trials GROUP BY study_id, state"
-            ):
-                counts[study_id][TrialState(state)] = count
-            extremes = {
-                row[0]: row[1:]
-                for row in con.execute(
-                    "SELECT study_id, MAX(value), MIN(value) FROM trials WHERE state = ? "
-                    "GROUP BY study_id",
-                    (COMPLETE,),
-                )
-            }
-            latest = dict(
-                con.execute(
-                    "SELECT study_id, MAX(MAX(started), COALESCE(MAX(finished), 0), "
-                    "COALESCE(MAX(heartbeat), 0)) FROM trials GROUP BY study_id"
-                ).fetchall()
-            )
-        return [
-            StudySummary(
-                study,
-                counts[study.study_id],
-                pick_best(extremes.get(study.study_id), study.direction),
-                latest.get(study.study_id),
-            )
-            for study in studies
-        ]
+            return reads.list_studies(con)
 
     def _check_study(self, con: sqlite3.Connection, study_id: int) -> None:
         if con.execute("SELECT 1 FROM studies WHERE study_id = ?", (study_id,)).fetchone() is None:
@@ -402,68 +389,27 @@ class SqliteStorage(BaseStorage):
     def _load_trials(self, where: str, args: tuple[Any, ...]) -> list[FrozenTrial]:
         """Records of the trials matching ``where`` (over ``trials t``), in trial_id order."""
         with self._snapshot() as con:
-            rows = con.execute(
-                f"SELECT {TRIAL_COLUMNS} FROM trials t WHERE {where} ORDER BY t.trial_id", args
-            ).fetchall()
-            if not rows:
-                return []
-            curves: dict[int, Curve] = {}
-            for trial_id, epoch, metrics in con.execute(
-                f"SELECT c.trial_id, c.epoch, c.metrics FROM curves c JOIN trials t "
-                f"ON c.trial_id = t.trial_id WHERE {where}",
-                args,
-            ):
-                curves.setdefault(trial_id, {})[epoch] = decode_metrics(metrics)
-            attrs: dict[int, dict[str, Any]] = {}
-            for trial_id, key, value in con.execute(
-                f"SELECT a.trial_id, a.key, a.value FROM user_attrs a JOIN trials t "
-                f"ON a.trial_id = t.trial_id WHERE {where}",
-                args,
-            ):
-                attrs.setdefault(trial_id, {})[key] = decode_json(value)
-        return [trial_record(row, curves.get(row[0], {}), attrs.get(row[0], {})) for row in rows]
+            return reads.load_trials(con, where, args)
 
     # -- reading many trials fast ----------------------------------------------------------------
 
     def trial_summaries(self, study_id: int, *, after_id: int = 0) -> list[TrialSummary]:
-        rows = self._query(
-            f"SELECT {SUMMARY_COLUMNS} FROM trials t WHERE t.study_id = ? AND t.trial_id > ? "
-            "ORDER BY t.trial_id",
-            (study_id, after_id),
-        )
-        return [trial_summary(row) for row in rows]
+        with self._lock:
+            return reads.summaries(self._con, study_id, after_id)
 
     def get_curves(self, trial_ids: Iterable[int]) -> dict[int, Curve]:
-        wanted = sorted({int(trial_id) for trial_id in trial_ids})
-        curves: dict[int, Curve] = {}
         with self._snapshot() as con:
-            # In chunks: SQLite caps the number of host parameters of one statement.
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for trial_id, epoch, metrics in con.execute(
-                    f"SELECT trial_id, epoch, metrics FROM curves WHERE trial_id IN ({marks})",
-                    chunk,
-                ):
-                    curves.setdefault(trial_id, {})[epoch] = decode_metrics(metrics)
-        return {trial_id: dict(sorted(curve.items())) for trial_id, curve in curves.items()}
+            return reads.get_curves(con, trial_ids)
 
     def curve_points(
         self, study_id: int, *, after: int = 0, limit: int = 10_000
     ) -> list[CurvePoint]:
-        rows = self._query(
-            "SELECT c.seq, t.number, c.epoch, c.metrics FROM curves c JOIN trials t "
-            "ON c.trial_id = t.trial_id WHERE c.seq > ? AND t.study_id = ? ORDER BY c.seq LIMIT ?",
-            (after, study_id, limit),
-        )
-        return [
-            CurvePoint(seq, number, epoch, decode_metrics(metrics))
-            for seq, number, epoch, metrics in rows
-        ]
+        with self._lock:
+            return reads.curve_points(self._con, study_id, after, limit)
 
     def curve_cursor(self) -> int:
-        ((seq,),) = self._query("SELECT COALESCE(MAX(seq), 0) FROM curves")
-        return int(seq)
+        with self._lock:
+            return reads.curve_cursor(self._con)
 
     def change_marker(self) -> tuple[int, ...]:
         # data_version moves when another connection commits; total_changes when this one writes.

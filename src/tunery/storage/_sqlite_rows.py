@@ -42,6 +42,12 @@ def decode_metrics(text: str) -> dict[str, float]:
     return {name: float(value) for name, value in decode_json(text).items()}
 
 
+def decode_all_metrics(rows: list[tuple[Any, Any, str]]) -> list[dict[str, float]]:
+    """The metrics of each ``(_, _, metrics)`` row, by one ``json.loads`` of them all."""
+    every = decode_json("[" + ",".join(row[2] for row in rows) + "]")
+    return [{name: float(value) for name, value in found.items()} for found in every]
+
+
 def pick_best(extremes: tuple[float, float] | None, direction: str) -> float | None:
     if extremes is None:
         return None
@@ -87,31 +93,40 @@ def trial_record(row: tuple[Any, ...], curve: Curve, user_attrs: dict[str, Any])
     )
 
 
-def trial_summary(row: tuple[Any, ...]) -> TrialSummary:
-    (
-        trial_id,
-        number,
-        round_index,
-        params,
-        state,
-        value,
-        started,
-        finished,
-        parent_number,
-        parent_epoch,
-        heartbeat,
-        epochs,
-    ) = row
-    return TrialSummary(
-        number=number,
-        trial_id=trial_id,
-        round=round_index,
-        params=decode_json(params),
-        state=TrialState(state),
-        value=value,
-        started=started,
-        finished=finished,
-        parent=None if parent_number is None else (parent_number, parent_epoch),
-        epochs=int(epochs),
-        heartbeat=heartbeat,
-    )
+_STATES = {int(state): state for state in TrialState}
+
+
+def trial_summaries(rows: list[tuple[Any, ...]]) -> list[TrialSummary]:
+    """Summaries of rows of ``SUMMARY_COLUMNS``. The params of all rows are decoded by one
+    ``json.loads`` of their array: 50,000 calls cost three times as much."""
+    every_params = decode_json("[" + ",".join(row[3] for row in rows) + "]")
+    states = _STATES
+    return [
+        TrialSummary(
+            number,
+            trial_id,
+            round_index,
+            params,
+            states[state],
+            value,
+            started,
+            finished,
+            None if parent_number is None else (parent_number, parent_epoch),
+            epochs,
+            heartbeat,
+        )
+        for (
+            trial_id,
+            number,
+            round_index,
+            _,
+            state,
+            value,
+            started,
+            finished,
+            parent_number,
+            parent_epoch,
+            heartbeat,
+            epochs,
+        ), params in zip(rows, every_params, strict=True)
+    ]
