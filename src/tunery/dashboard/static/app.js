@@ -434,7 +434,7 @@
 
     renderStats(stats, study);
     const curves = liveCurves(name, study, curvesHolder, readout, running);
-    metricPick.addEventListener("change", () => curves.load(metricPick.value));
+    metricPick.addEventListener("change", () => curves.load(metricPick.value).catch((e) => { readout.textContent = e.message; }));
     const loads = [curves.load(study.metric), drawBest(bestHolder, name, study), drawScatters(scatterGrid, name, study),
       drawImportance(importance, name), table.load()];
     // The study as first read goes stale while it runs (a first round appears, new metrics):
@@ -506,6 +506,8 @@
     let dirty = false;
     let rebuild = false;
     let timer = null;
+    let rebuilt = 0; // when the chart was last made anew (recolouring 400 curves is not free)
+    let arriving = null; // points that came while /curves was being read, applied after it
     const maximize = study.direction === "maximize";
 
     function flushSoon(structure) {
@@ -517,17 +519,28 @@
 
     async function load(chosen) {
       metric = chosen;
-      const data = await api(`${studyPath(name)}/curves?metric=${enc(metric)}&max_trials=400&max_points=200`);
-      lines.clear();
-      for (const c of data.curves) {
-        lines.set(c.number, { state: c.state, value: c.value, points: new Map(c.epochs.map((e, i) => [e, c.values[i]])) });
+      arriving = [];
+      let data;
+      try {
+        data = await api(`${studyPath(name)}/curves?metric=${enc(metric)}&max_trials=400&max_points=200`);
+      } finally {
+        const late = arriving;
+        arriving = null;
+        if (data) {
+          lines.clear();
+          for (const c of data.curves) {
+            lines.set(c.number, { state: c.state, value: c.value, points: new Map(c.epochs.map((e, i) => [e, c.values[i]])) });
+          }
+          holder.dataset.total = data.total;
+        }
+        points(late);
+        flushSoon(true);
       }
-      holder.dataset.total = data.total;
-      flushSoon(true);
       return data.cursor;
     }
 
     function points(batch) {
+      if (arriving !== null) { arriving.push(...batch); return; }
       let structure = false;
       for (const p of batch) {
         if (p.metric !== metric) continue;
@@ -568,11 +581,15 @@
       holder.dataset.points = String(data.slice(1).reduce((sum, ys) => sum + ys.filter((y) => y !== null).length, 0));
       holder.dataset.series = String(numbers.length);
       renderRunning(numbers);
-      if (!rebuild && holder.uplot && holder.uplot.series.length === numbers.length + 1) {
+      const fits = holder.uplot && holder.uplot.series.length === numbers.length + 1;
+      const wait = 1500 - (Date.now() - rebuilt);
+      if (fits && (!rebuild || wait > 0)) {
         holder.uplot.setData(data);
+        if (rebuild) { dirty = true; timer = setTimeout(flush, wait); } // recolour a little later
         return;
       }
       rebuild = false;
+      rebuilt = Date.now();
       dropChart(holder);
       if (!numbers.length) {
         put(holder, el("p", { class: "muted", text: "No curve reported yet." }));
@@ -1091,8 +1108,8 @@
   async function comparePage(root, names) {
     crumbs([`compare ${names.length} studies`, null]);
     document.title = "compare · tunery";
-    // A name with a "/" cannot be a path segment (the server decodes %2F before routing), so a
-    // study whose detail does not load is still compared through /api/compare's query.
+    // A study whose detail does not load (gone meanwhile, or an older server that could not
+    // route a name with "/") is still compared through /api/compare's query.
     const details = await Promise.all(names.map((n) => api(studyPath(n)).catch(() => ({ name: n, params: null }))));
     const loaded = details.filter((d) => d.params);
     const params = [...new Set(loaded.flatMap((d) => Object.keys(d.params)))];
