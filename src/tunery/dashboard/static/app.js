@@ -1059,7 +1059,8 @@
         send("nudge", { changes: { [param]: spec.kind === "int" ? Math.round(value) : value } });
       });
       const scale = spec.scale === "one_minus_log" ? "log of 1−v" : spec.scale;
-      const box = bounded ? `, searched ${fmt(spec.low)}–${fmt(spec.high)}` : "";
+      const show = (v) => (spec.scale === "one_minus_log" ? String(Number(v.toPrecision(8))) : fmt(v)); // 0.99999, not 1
+      const box = bounded ? `, searched ${show(spec.low)}–${show(spec.high)}` : "";
       const note = el("span", { class: "muted", dataset: { now: param } });
       nowNotes.set(param, [note, `${scale}${box}`]);
       put(rows, el("label", { text: param }), range, input, el("span", {}, set, note));
@@ -1132,7 +1133,7 @@
         height: 280,
         scales: { x: { time: false } },
         axes: [{ label: "trial", incrs: INTEGER_STEPS }, { label: metrics.join(" / "), values: (u, s) => s.map(fmt) }],
-        series: [{ label: "trial" }, ...data.studies.map((s, k) => ({ label: s.name, stroke: PALETTE[k % PALETTE.length], width: 2,
+        series: [{ label: "trial" }, ...data.studies.map((s, k) => ({ label: `${s.name} (${s.direction} ${s.metric})`, stroke: PALETTE[k % PALETTE.length], width: 2,
           spanGaps: true, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } }))],
       }, uPlot.join(tables));
       dropChart(scatterHolder);
