@@ -399,3 +399,21 @@ def test_read_only_hides_the_controls(page: Any, tmp_path: Path) -> None:
         assert page.locator("#mode").text_content() == "read-only"
         page.goto("about:blank")
     app.state.store.close()
+
+
+def test_a_dashboard_with_a_token_opens_from_its_printed_url(page: Any, caviar_db: Path) -> None:
+    from playwright.sync_api import expect
+
+    from tunery.dashboard import create_app
+
+    app = create_app(f"sqlite:///{caviar_db}", token="a-test-token")
+    with serving(app) as base:
+        page.goto(f"{base}/#/")
+        assert "needs its token" in page.locator("body").text_content()
+        assert page.locator("#app").count() == 0
+        # The URL tunery prints: the token once, then the cookie carries it (API and stream).
+        page.goto(f"{base}/?token=a-test-token#/study/digits")
+        page.wait_for_selector("#trials tbody tr")
+        expect(page.locator("#live")).to_have_text("live")
+        page.goto("about:blank")
+    app.state.store.close()

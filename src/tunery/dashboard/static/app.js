@@ -808,7 +808,7 @@
     document.title = `#${numberText} · ${name} · tunery`;
     const path = `${studyPath(name)}/trials/${enc(numberText)}`;
     const [study, trial] = await Promise.all([api(studyPath(name)), api(path)]);
-    const view = { trial, refresh: null, reread: null };
+    const view = { trial, refresh: null, reread: null, redraw: null };
     const head = el("div");
     const charts = el("div", { class: "grid", id: "trial-charts" });
     const side = el("div", { class: "grid" });
@@ -852,6 +852,7 @@
     }
 
     render(trial);
+    view.redraw = () => drawn.forEach(({ holder }) => holder.uplot && holder.uplot.redraw(false));
     view.reread = async () => render(await api(path));
     view.refresh = debounce(async () => {
       try { await view.reread(); } catch (_) { /* the next event tries again */ }
@@ -879,7 +880,6 @@
         const index = chart.cursor.idx;
         if (index === null || index === undefined) return;
         controls.pick(shown.line.epochs[index]);
-        chart.redraw(false);
       });
     }
     return {
@@ -984,6 +984,11 @@
     const pickedText = el("span", { class: "muted", id: "picked", text: "click an epoch on the curve" });
     let picked = null;
     let built = false;
+    // The keyboard's way to the same rollback: this branch's checkpoint epochs.
+    const epochPick = el("select", { id: "rollback-epoch", title: "a checkpoint epoch to roll back to" });
+    epochPick.addEventListener("change", () => {
+      if (epochPick.value !== "") controls.pick(Number(epochPick.value));
+    });
 
     function say(text, bad) {
       message.className = bad ? "message error" : "message";
@@ -1074,12 +1079,25 @@
         for (const param of known) nudgeRow(param, trial.nudgeable[param], now[param]);
       }
       for (const [param, [note, text]] of nowNotes) note.textContent = ` now ${fmt(now[param])} · ${text}`;
+      const offered = [...epochPick.options].map((o) => o.value).join(",");
+      if (offered !== ["", ...trial.checkpoints].join(",")) {
+        clear(epochPick);
+        put(epochPick, el("option", { value: "", text: "—" }), trial.checkpoints.map((e) => el("option", { value: e, text: e })));
+        epochPick.value = picked === null ? "" : String(picked);
+      }
     }
 
     rollback.addEventListener("click", async () => {
       if (picked === null) return;
       const sent = await send("rollback", { epoch: picked, trial: view.trial.number });
-      if (sent) { picked = null; rollback.disabled = true; pickedText.textContent = "click an epoch on the curve"; }
+      if (sent) {
+        picked = null;
+        rollback.disabled = true;
+        rollback.textContent = "Roll back";
+        pickedText.textContent = "click an epoch on the curve";
+        epochPick.value = "";
+        if (view.redraw) view.redraw();
+      }
     });
 
     const node = el("section", { class: "card controls", id: "controls" },
@@ -1089,9 +1107,9 @@
       el("div", { class: "row" },
         el("button", { text: "Pause", id: "pause", onclick: () => send("pause", {}) }),
         el("button", { text: "Resume", id: "resume", onclick: () => send("resume", {}) }),
-        rollback, pickedText),
+        rollback, el("label", { class: "muted" }, "or epoch ", epochPick), pickedText),
       message);
-    return {
+    const controls = {
       node,
       update,
       epoch: () => picked,
@@ -1100,8 +1118,11 @@
         rollback.disabled = false;
         rollback.textContent = `Roll back to epoch ${epoch}`;
         pickedText.textContent = view.trial.checkpoints.includes(epoch) || view.trial.parent ? "" : `(checkpoints: ${view.trial.checkpoints.join(", ") || "none"})`;
+        epochPick.value = view.trial.checkpoints.includes(epoch) ? String(epoch) : "";
+        if (view.redraw) view.redraw();
       },
     };
+    return controls;
   }
 
   // -- compare ---------------------------------------------------------------------------------
