@@ -6,9 +6,9 @@
 
 Builds one study in a tunery SQLite store: the study and its round through the storage API, then
 every trial and curve row in one SQL transaction (``executemany`` into the ``trials`` and
-``curves`` tables the store itself writes; the storage API writes one trial per transaction and
-would take minutes). Each trial is COMPLETE with 4 params (lr log, beta 1-log, units int, act
-choice) and ``val_accuracy`` and ``loss`` at every epoch.
+``curves`` tables: the rows the store itself writes for finished trials; the storage API writes
+one trial per transaction and would take minutes). Each trial is COMPLETE with 4 params (lr log,
+beta 1-log, units int, act choice) and ``val_accuracy`` and ``loss`` at every epoch.
 
 Then it times "opening the study page": the requests the page makes before it can draw,
 ``/`` + ``/api/studies/{name}`` + ``/api/studies/{name}/curves`` + ``/api/studies/{name}/best`` +
@@ -99,6 +99,7 @@ def build_tunery(path: Path, data: dict[str, np.ndarray]) -> float:
             float(acc[i, -1]),
             now + i,
             now + i + 0.9,
+            epochs,  # counted when it finished, as the store does
         )
         for i in range(trials)
     ]
@@ -116,7 +117,7 @@ def build_tunery(path: Path, data: dict[str, np.ndarray]) -> float:
     con.execute("BEGIN")
     con.executemany(
         "INSERT INTO trials (trial_id, study_id, number, sample_id, round, params, state, value, "
-        "started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "started, finished, epochs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         trial_rows,
     )
     con.executemany(

@@ -28,6 +28,7 @@ from tunery.study import load_study
 pytestmark = pytest.mark.anyio
 
 STATES = [state.name for state in TrialState]
+BEST_PARAMS = {"lr": 0.01, "beta": 0.95, "units": 50, "act": "relu"}
 
 
 @pytest.fixture(scope="module")
@@ -440,3 +441,38 @@ async def test_a_panda_branch_shows_lineage_events_and_checkpoints(
     assert branch0["nudgeable"]["lr"]["scale"] == "log"
     assert branch0["hyperparameters"]["lr"] == NUDGED_LR
     assert branch1["hyperparameters"]["lr"] == pytest.approx(first.params["lr"])
+
+
+# -- a running trial -----------------------------------------------------------------------------
+
+
+async def test_a_running_trial_is_counted_shown_first_and_sorted_last(fresh_db: Path) -> None:
+    with SqliteStorage(fresh_db) as store:
+        info = store.get_study("digits")
+        assert info is not None
+        running = store.create_trial(info.study_id, round=2, sample_id=None, params=BEST_PARAMS)
+        for epoch in (1, 2):
+            store.report(running.trial_id, epoch, {"val_accuracy": 0.1 * epoch, "loss": 1.0})
+        store.heartbeat([running.trial_id], 4e9)
+    app = create_app(f"sqlite:///{fresh_db}")
+    listed = {s["name"]: s for s in (await get(app, "/api/studies"))["studies"]}["digits"]
+    study = await get(app, "/api/studies/digits")
+    curves = await get(app, "/api/studies/digits/curves", max_trials=3)
+    table = await get(app, "/api/studies/digits/trials", sort="duration", order="desc", limit=1000)
+    only = await get(app, "/api/studies/digits/trials", state="RUNNING")
+    page = await get(app, "/api/studies/digits/trials/24")
+    app.state.store.close()
+    assert (listed["counts"]["RUNNING"], listed["n_trials"], study["counts"]["RUNNING"]) == (
+        1,
+        25,
+        1,
+    )
+    assert listed["last_activity"].startswith("2096-")  # the heartbeat: 4e9 s after 1970
+    assert curves["curves"][-1]["number"] == 24  # running: always among the shown
+    assert curves["curves"][-1]["state"] == "RUNNING"
+    assert curves["curves"][-1]["values"] == [0.1, 0.2]
+    assert curves["total"] == 25
+    assert table["trials"][-1]["number"] == 24  # no duration yet: last either way
+    assert table["trials"][-1]["duration"] is None
+    assert [(t["number"], t["epochs"], t["value"]) for t in only["trials"]] == [(24, 2, None)]
+    assert (page["state"], page["running"], page["finished"]) == ("RUNNING", True, None)

@@ -19,10 +19,14 @@ from typing import Any
 
 import httpx
 
-from tests.dashboard.conftest import serving
+from tests.dashboard.conftest import EPOCHS as PANDA_EPOCHS
+from tests.dashboard.conftest import NUDGED_LR, panda_config, serving
+from tunery.config import load_config
 from tunery.dashboard import create_app
 from tunery.records import TrialState
 from tunery.storage import SqliteStorage
+from tunery.study import Study
+from tunery.workflows.panda import PandaControl, babysit
 
 TIMEOUT = 120.0  # seconds: a busy 2-core machine may be slow; nothing here is timed
 EPOCHS = 6
@@ -200,3 +204,43 @@ def test_a_bad_cursor_or_study_is_refused_before_streaming(caviar_db: Path) -> N
     assert bad.status_code == 400
     assert "'cursor'" in bad.json()["error"]
     assert missing.status_code == 404
+
+
+def test_control_events_come_on_the_stream_when_sent_and_when_applied(
+    fresh_panda_db: Path,
+) -> None:
+    """A nudge sent by another writer (as ``tunery nudge`` would) comes as pending; a panda run
+    applies it, and it comes again with its time applied. Events from before the stream opened
+    do not come."""
+    url = f"sqlite:///{fresh_panda_db}"
+    config = load_config(panda_config(fresh_panda_db.parent, fresh_panda_db))
+    app = create_app(url, poll=0.1)
+    opened = threading.Event()
+
+    def steer() -> None:
+        opened.wait(TIMEOUT)
+        with Study("cub", url) as study:
+            PandaControl(study).nudge(lr=NUDGED_LR / 4)
+            time.sleep(0.5)  # the stream may see it pending first (not asserted: timing)
+            babysit(study, config, epochs=PANDA_EPOCHS + 1, control=lambda panda: None)
+
+    def applied(seen: list[Sse]) -> bool:
+        return any(
+            e["applied"] is not None for s in seen if s.kind == "events" for e in s.data["events"]
+        )
+
+    writer = threading.Thread(target=steer, daemon=True)
+    writer.start()
+    with serving(app) as base:
+        events = listen(
+            f"{base}/api/studies/cub/stream", applied, on_open=lambda first: opened.set()
+        )
+    writer.join(TIMEOUT)
+    app.state.store.close()
+    sent = [e for s in events if s.kind == "events" for e in s.data["events"]]
+    assert {(e["kind"], tuple(e["payload"].items())) for e in sent} == {
+        ("nudge", (("lr", NUDGED_LR / 4),))
+    }
+    assert sent[-1]["applied"] is not None
+    assert sent[-1]["trial_number"] == 1
+    assert len({e["event_id"] for e in sent}) == 1  # the study's earlier nudge and rollback: not

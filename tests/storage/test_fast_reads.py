@@ -73,6 +73,7 @@ ops = st.lists(
         ),
         st.tuples(st.just("attr"), st.integers(0, 20), st.integers()),
         st.tuples(st.just("beat"), st.integers(0, 20), st.floats(1e9, 2e9)),
+        st.tuples(st.just("fail"), st.integers(0, 1)),
     ),
     max_size=40,
 )
@@ -106,6 +107,9 @@ def play(store: BaseStorage, steps: list[tuple[Any, ...]]) -> Played:
                 sid, round=1, sample_id=step[2], params={"x": step[2] / 3}, parent=parent
             )
             trials.append((sid, record.number, record.trial_id))
+        elif kind == "fail":  # the study's running trials: their process died
+            dead = {t.trial_id for t in store.fail_running_trials(studies[step[1]], "gone")}
+            finished |= {i for i, (_, _, trial_id) in enumerate(trials) if trial_id in dead}
         elif trials and step[1] % len(trials) not in finished:
             index = step[1] % len(trials)
             sid, number, trial_id = trials[index]

@@ -230,6 +230,7 @@ def test_a_version_1_file_is_migrated_in_place(tmp_path: Path) -> None:
         con.execute("ALTER TABLE trials DROP COLUMN output")  # version 3
         con.execute("DROP INDEX curves_by_seq")  # version 4
         con.execute("ALTER TABLE curves DROP COLUMN seq")
+        con.execute("ALTER TABLE trials DROP COLUMN epochs")  # version 5
         con.execute("UPDATE schema_version SET version = 1")
     con.close()
 
@@ -257,6 +258,7 @@ def test_a_version_3_file_keeps_its_points_and_numbers_new_reports(tmp_path: Pat
     with sqlite3.connect(path) as con:  # back to what tunery wrote at version 3
         con.execute("DROP INDEX curves_by_seq")
         con.execute("ALTER TABLE curves DROP COLUMN seq")
+        con.execute("ALTER TABLE trials DROP COLUMN epochs")  # version 5
         con.execute("UPDATE schema_version SET version = 3")
     con.close()
 
@@ -267,3 +269,39 @@ def test_a_version_3_file_keeps_its_points_and_numbers_new_reports(tmp_path: Pat
     (point,) = reopened.curve_points(study_id)
     assert (point.epoch, point.metrics, point.seq) == (2, {"m": 0.75}, reopened.curve_cursor())
     reopened.close()
+
+
+def test_a_finished_trial_keeps_its_epoch_count_and_a_version_4_file_counts_its_curves(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "t.db"
+    store = SqliteStorage(path)
+    study_id = store.open_study("s", direction="maximize", seed=0, metric="m").study_id
+    ids = [store.create_trial(study_id, round=1, sample_id=i, params={}).trial_id for i in range(3)]
+    for trial_id, epochs in zip(ids, (3, 2, 1), strict=True):
+        for epoch in range(epochs):
+            store.report(trial_id, epoch, {"m": 0.5})
+    store.report(ids[0], 2, {"m": 0.7})  # a re-reported epoch counts once
+    store.finish_trial(ids[0], state=TrialState.COMPLETE, value=0.7)
+    store.finish_trial(ids[1], state=TrialState.PRUNED, value=0.5)
+    store.close()
+    with sqlite3.connect(path) as con:
+        stored = con.execute("SELECT epochs FROM trials ORDER BY trial_id").fetchall()
+    con.close()
+    assert stored == [(3,), (2,), (None,)]  # the running one is counted when read
+
+    again = SqliteStorage(path)
+    assert [s.epochs for s in again.trial_summaries(study_id)] == [3, 2, 1]
+    (failed,) = again.fail_running_trials(study_id, "its process died")
+    assert failed.trial_id == ids[2]
+    again.close()
+    with sqlite3.connect(path) as con:
+        assert con.execute(
+            "SELECT epochs FROM trials WHERE trial_id = ?", (ids[2],)
+        ).fetchall() == [(1,)]
+        con.execute("ALTER TABLE trials DROP COLUMN epochs")  # back to what version 4 wrote
+        con.execute("UPDATE schema_version SET version = 4")
+    con.close()
+    migrated = SqliteStorage(path)
+    assert [s.epochs for s in migrated.trial_summaries(study_id)] == [3, 2, 1]  # counted
+    migrated.close()

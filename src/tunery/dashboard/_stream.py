@@ -3,7 +3,8 @@
 The server polls the store every ``poll`` seconds (in a worker thread: the store blocks) and sends
 only what is new: ``points`` (each reported epoch after the cursor, one entry per metric; ``id:``
 is the new cursor, so a browser reconnecting sends it back as ``Last-Event-ID``), ``trials`` (the
-summaries of trials whose state or value changed) and a ``ping`` every ``ping`` seconds so that
+summaries of trials whose state or value changed), ``events`` (control events added or applied
+since: a nudge sent from the CLI, panda applying one) and a ``ping`` every ``ping`` seconds so that
 proxies and browsers keep the connection open.
 """
 
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
+from tunery.dashboard._controls import event_json
 from tunery.dashboard._json import dumps
 from tunery.dashboard._state import StoreState
 from tunery.dashboard._views import trial_line
@@ -29,45 +32,74 @@ def _event(kind: str, data: Any, event_id: int | None = None) -> str:
     return f"{head}event: {kind}\ndata: {dumps(data)}\n\n"
 
 
-def _delta(
-    state: StoreState, name: str, cursor: int, version: int
-) -> tuple[list[str], int, int, bool]:
-    """The events since ``cursor`` (points) and ``version`` (trials), the new pair, and whether
-    more points wait (a full batch)."""
+@dataclass
+class _Seen:
+    """What a stream has sent so far."""
+
+    cursor: int  # the last point's seq
+    version: int  # the study state's version of trial changes
+    marker: tuple[int, ...]  # the store's change marker when the events were last read
+    events: dict[int, float | None]  # event id -> when it was applied (None: pending)
+
+
+def _read_events(state: StoreState, study_id: int, seen: _Seen) -> list[dict[str, Any]]:
+    """The control events added or applied since the stream last looked (none if nothing was
+    written since: the change marker did not move)."""
+    marker = state.storage.change_marker()
+    if marker == seen.marker:
+        return []
+    seen.marker = marker
+    fresh = []
+    for event in state.storage.get_events(study_id, pending=False):
+        if event.event_id not in seen.events or seen.events[event.event_id] != event.applied:
+            seen.events[event.event_id] = event.applied
+            fresh.append({**event_json(event), "applied": event.applied})
+    return fresh
+
+
+def _delta(state: StoreState, name: str, seen: _Seen) -> tuple[list[str], bool]:
+    """The events since what ``seen`` holds (which moves on), and whether more points wait (a
+    full batch)."""
     events: list[str] = []
     with state.reading(name) as study:
-        changed = study.changed_since(version)
-        version = study.version
-        points = state.storage.curve_points(study.info.study_id, after=cursor, limit=BATCH)
+        changed = study.changed_since(seen.version)
+        seen.version = study.version
+        points = state.storage.curve_points(study.info.study_id, after=seen.cursor, limit=BATCH)
+        controls = _read_events(state, study.info.study_id, seen)
     if points:
-        cursor = points[-1].seq
+        seen.cursor = points[-1].seq
         data = [
             {"number": p.number, "metric": metric, "epoch": p.epoch, "value": value}
             for p in points
             for metric, value in p.metrics.items()
         ]
-        events.append(_event("points", {"cursor": cursor, "points": data}, cursor))
+        events.append(_event("points", {"cursor": seen.cursor, "points": data}, seen.cursor))
     if changed:
         events.append(_event("trials", {"trials": [trial_line(t) for t in changed]}))
-    return events, cursor, version, len(points) == BATCH
+    if controls:
+        events.append(_event("events", {"events": controls}))
+    return events, len(points) == BATCH
 
 
 async def stream(
     state: StoreState, name: str, cursor: int | None, *, poll: float = 0.5, ping: float = 15.0
 ) -> AsyncIterator[str]:
-    def start() -> tuple[int, int]:
+    def start() -> _Seen:
         with state.reading(name) as study:
-            return state.storage.curve_cursor() if cursor is None else cursor, study.version
+            at = state.storage.curve_cursor() if cursor is None else cursor
+            seen = _Seen(at, study.version, (), {})
+            _read_events(state, study.info.study_id, seen)  # only later ones are news
+            return seen
 
-    at, version = await anyio.to_thread.run_sync(start)
-    yield _event("ping", {"cursor": at})
+    seen = await anyio.to_thread.run_sync(start)
+    yield _event("ping", {"cursor": seen.cursor})
     last_ping = time.monotonic()
     while True:
-        events, at, version, more = await anyio.to_thread.run_sync(_delta, state, name, at, version)
+        events, more = await anyio.to_thread.run_sync(_delta, state, name, seen)
         for event in events:
             yield event
         if time.monotonic() - last_ping >= ping:
-            yield _event("ping", {"cursor": at})
+            yield _event("ping", {"cursor": seen.cursor})
             last_ping = time.monotonic()
         if not more:
             await anyio.sleep(poll)

@@ -15,7 +15,7 @@ from tunery._exceptions import StorageError
 
 __all__ = ["SCHEMA_VERSION", "check_schema", "require_store"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # A new file gets the current version's tables; _MIGRATIONS bring older files to them.
 _SCHEMA = """
@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS trials (
     parent_epoch INTEGER,
     heartbeat REAL,
     output TEXT,
+    epochs INTEGER,
     UNIQUE (study_id, number)
 );
 CREATE TABLE IF NOT EXISTS curves (
@@ -101,6 +102,10 @@ _MIGRATIONS: dict[int, str] = {
     # 4: each report's place in the store's order of reports, so that a reader (the dashboard)
     # asks for the points reported since it last looked. Older points keep NULL: before any cursor.
     4: "ALTER TABLE curves ADD COLUMN seq INTEGER;\nCREATE INDEX curves_by_seq ON curves (seq)",
+    # 5: a finished trial's number of reported epochs, counted once when it finishes, so that a
+    # reader of 50,000 trials' summaries does not count 50,000 curves. NULL (a RUNNING trial, or
+    # one finished before version 5) reads as a count of its curve.
+    5: "ALTER TABLE trials ADD COLUMN epochs INTEGER",
 }
 
 

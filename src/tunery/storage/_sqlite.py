@@ -73,6 +73,9 @@ from tunery.storage._sqlite_rows import (
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage"]
 
+# A finishing trial's epochs, counted once (a finished trial's curve never changes again).
+_EPOCHS = "(SELECT COUNT(*) FROM curves WHERE trial_id = ?)"
+
 
 class SqliteStorage(BaseStorage):
     """Studies in one SQLite file. See the module docstring for locking and durability.
@@ -318,8 +321,8 @@ class SqliteStorage(BaseStorage):
         with self._write() as con:
             updated = con.execute(
                 "UPDATE trials SET state = ?, value = ?, error = ?, interrupted = ?, finished = ?, "
-                "output = ? WHERE trial_id = ? AND state = ?",
-                (*ending, trial_id, RUNNING),
+                f"output = ?, epochs = {_EPOCHS} WHERE trial_id = ? AND state = ?",
+                (*ending, trial_id, trial_id, RUNNING),
             ).rowcount
             if not updated:
                 self._raise_not_running(con, trial_id)
@@ -339,9 +342,9 @@ class SqliteStorage(BaseStorage):
                 )
             ]
             con.executemany(
-                "UPDATE trials SET state = ?, error = ?, interrupted = 1, finished = ? "
-                "WHERE trial_id = ?",
-                [(int(TrialState.FAILED), error, time.time(), trial_id) for trial_id in ids],
+                "UPDATE trials SET state = ?, error = ?, interrupted = 1, finished = ?, "
+                f"epochs = {_EPOCHS} WHERE trial_id = ?",
+                [(int(TrialState.FAILED), error, time.time(), id_, id_) for id_ in ids],
             )
         return [self.get_trial(trial_id) for trial_id in ids]
 

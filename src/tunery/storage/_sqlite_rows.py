@@ -20,11 +20,13 @@ TRIAL_COLUMNS = (
     "t.interrupted, t.started, t.finished, t.parent_number, t.parent_epoch, "
     "CASE WHEN t.state = 0 THEN COALESCE(t.heartbeat, t.started) END, t.output"
 )
-# A summary leaves the curve out (its length is counted instead): the dashboard lists 50k trials.
+# A summary leaves the curve out (its length instead): the dashboard lists 50k trials. A finished
+# trial's length was counted when it finished (``epochs``); SQLite evaluates COALESCE lazily, so
+# only the others' curves are counted here.
 SUMMARY_COLUMNS = (
     "t.trial_id, t.number, t.round, t.params, t.state, t.value, t.started, t.finished, "
     "t.parent_number, t.parent_epoch, CASE WHEN t.state = 0 THEN COALESCE(t.heartbeat, t.started) "
-    "END, (SELECT COUNT(*) FROM curves c WHERE c.trial_id = t.trial_id)"
+    "END, COALESCE(t.epochs, (SELECT COUNT(*) FROM curves c WHERE c.trial_id = t.trial_id))"
 )
 RUNNING = int(TrialState.RUNNING)
 COMPLETE = int(TrialState.COMPLETE)
