@@ -154,6 +154,9 @@
       source.addEventListener("trials", (event) => {
         handlers.trials && handlers.trials(JSON.parse(event.data).trials);
       });
+      source.addEventListener("events", (event) => {
+        handlers.events && handlers.events(JSON.parse(event.data).events);
+      });
       source.addEventListener("error", () => {
         source.close();
         live.className = "live off";
@@ -808,7 +811,7 @@
     document.title = `#${numberText} · ${name} · tunery`;
     const path = `${studyPath(name)}/trials/${enc(numberText)}`;
     const [study, trial] = await Promise.all([api(studyPath(name)), api(path)]);
-    const view = { trial, refresh: null, reread: null, redraw: null };
+    const view = { trial, refresh: null, redraw: null };
     const head = el("div");
     const charts = el("div", { class: "grid", id: "trial-charts" });
     const side = el("div", { class: "grid" });
@@ -853,12 +856,13 @@
 
     render(trial);
     view.redraw = () => drawn.forEach(({ holder }) => holder.uplot && holder.uplot.redraw(false));
-    view.reread = async () => render(await api(path));
     view.refresh = debounce(async () => {
-      try { await view.reread(); } catch (_) { /* the next event tries again */ }
+      try { render(await api(path)); } catch (_) { /* the next event tries again */ }
     }, 700);
-    // Any new point may be this trial's or its panda's next branch: one cheap re-read, debounced.
-    subscribe(name, null, { points: () => view.refresh(), trials: () => view.refresh() });
+    // Any new point may be this trial's or its panda's next branch, and a control event sent or
+    // applied (by the page, the CLI or panda) changes its events: one cheap re-read, debounced.
+    const refresh = () => view.refresh();
+    subscribe(name, null, { points: refresh, trials: refresh, events: refresh });
   }
 
   /** One metric's curve; marks checkpoints and events; with controls, a click picks an epoch. */
@@ -999,31 +1003,11 @@
       try {
         const { event } = await post(`${studyPath(name)}/${kind}`, body);
         say(`Queued ${event.kind} ${JSON.stringify(event.payload)} for trial #${event.trial_number}: panda applies it at the next epoch boundary.`);
-        untilApplied(event);
-        return event;
+        return event; // the stream tells when panda applied it (an `events` event)
       } catch (error) {
         say(error.message, true);
         return null;
       }
-    }
-
-    /** Re-read the trial until the event just sent shows as applied. The stream tells of new
-     * points and trial states, not of applied events: a pause stops the points, so without this
-     * the page would never learn that panda took it. Stops after a minute or on leaving. */
-    function untilApplied(event) {
-      let left = 60;
-      let timer = null;
-      current.disposers.push(() => timer && clearTimeout(timer));
-      const look = async () => {
-        timer = null;
-        try {
-          await view.reread();
-        } catch (_) { /* the next look tries again */ }
-        const seen = view.trial.events.find((e) => e.event_id === event.event_id);
-        if ((seen && seen.applied) || --left <= 0) return;
-        timer = setTimeout(look, 1000);
-      };
-      timer = setTimeout(look, 500);
     }
 
     const nowNotes = new Map(); // param -> the span that shows its current value
