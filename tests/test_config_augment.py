@@ -125,8 +125,14 @@ def test_the_objective_trains_on_augmented_images_and_loads_the_data_once() -> N
     assert trainer.engine.augmenter.settings.rotation == 5.0
     trainer.run(1)
     assert np.isfinite(trainer.history.cost[-1])
-    idle = build_trainer(config_from_dict(BASE), {"lr": 0.01}, first)
-    assert not isinstance(idle.engine, AugmentingEngine)
+    plain = build_trainer(config_from_dict(BASE), {"lr": 0.01}, first)
+    assert not isinstance(plain.engine, AugmentingEngine)
+    # a searched amount at 0: the engine stays, idle, so every trial has the same generators
+    searched = copy.deepcopy(BASE)
+    searched["space"]["augment.rotation"] = {"low": 0, "high": 30}
+    idle = build_trainer(config_from_dict(searched), {"lr": 0.01, "augment.rotation": 0}, first)
+    assert isinstance(idle.engine, AugmentingEngine)
+    assert not idle.engine.augmenter.settings.active
 
 
 def test_colour_amounts_on_grey_digits_are_refused_when_the_trainer_is_built() -> None:

@@ -156,3 +156,34 @@ def test_the_torch_twin_trains_on_the_same_augmented_images() -> None:
     ours, theirs = _weights(numpy_run), _weights(torch_run)
     for key in ours:
         np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-6, atol=1e-8)
+
+
+def test_an_idle_augmenter_trains_exactly_as_no_augmenter_and_keeps_its_generator() -> None:
+    X, y = _data()
+
+    def trainer(engine: Any) -> Trainer:
+        model = MLP([108, 10, 3], batchnorm=True, keep_prob=0.8, seed=0, dtype=np.float64)
+        return Trainer(model, make_optimizer("adam", lr=0.01), X, y, batch_size=16, engine=engine)
+
+    idle = Augmenter(AugmentSettings(), SHAPE)
+    plain, quiet = trainer(NumpyEngine), trainer(augmenting_engine(NumpyEngine, idle))
+    plain.run(3)
+    quiet.run(3)
+    assert _same(_weights(plain), _weights(quiet))
+    assert AUGMENT_GENERATOR in quiet._generators()
+
+
+def test_checkpoints_pass_between_active_and_idle_augmentation() -> None:
+    """A PBT member whose searched amounts are perturbed to 0 still restores its parent."""
+    active = _trainer()
+    active.run(2)
+    X, y = _data()
+    model = MLP([108, 10, 3], batchnorm=True, keep_prob=0.8, seed=0, dtype=np.float64)
+    idle = Augmenter(AugmentSettings(), SHAPE)
+    engine = augmenting_engine(NumpyEngine, idle)
+    quiet = Trainer(model, make_optimizer("adam", lr=0.01), X, y, batch_size=16, engine=engine)
+    quiet.restore(active.to_bytes())
+    quiet.run(1)
+    back = _trainer()
+    back.restore(quiet.to_bytes())
+    assert back.epoch == 3

@@ -18,6 +18,10 @@ the next epoch while this one trains: NumPy releases the GIL in the array work, 
 core the augmentation leaves the critical path. A prepared epoch is used only if its seed is the
 one the epoch then draws (after a checkpoint is restored it is not, and the epoch is augmented
 again in the foreground), so prefetching never changes what is trained on.
+
+With every amount 0 (a trial whose searched amounts are all 0, a PBT member perturbed there) the
+engine trains on the photos as they are but keeps its generator, so a checkpoint of an augmented
+member still restores into it and the other way round.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ class AugmentingEngine:
         self.prefetch = prefetch
         self._rng = np.random.default_rng([_STREAM, seed])
         self._pixels = np.empty((0, augmenter.num_features), dtype=np.float32)
+        self._X = np.empty((0, augmenter.num_features), dtype=np.float32)
         self._y = np.empty(0, dtype=np.int64)
         self._dtype: np.dtype[Any] = np.dtype(np.float32)
         self._next: _Prepared | None = None
@@ -65,13 +70,20 @@ class AugmentingEngine:
         return self.inner.optimizer
 
     def load_data(self, X: Array, y: Array) -> None:
-        self._pixels = self.augmenter.pixels(X)  # once: every epoch starts from the same photos
-        self._y, self._dtype = y, X.dtype
+        self._X, self._y, self._dtype = X, y, X.dtype
+        if self.augmenter.settings.active:  # once: every epoch starts from the same photos
+            self._pixels = self.augmenter.pixels(X)
         self._next = None
         self.inner.load_data(X, y)
 
     def start_epoch(self) -> None:
-        seed = int(self._rng.integers(2**63))
+        seed = int(self._rng.integers(2**63))  # drawn even when idle: the stream stays in step
+        if not self.augmenter.settings.active:
+            # Every amount 0 (a searched amount can be): train on the photos as they are, with
+            # this engine and its generator still there, so checkpoints stay interchangeable.
+            self.inner.load_data(self._X, self._y)
+            self.inner.start_epoch()
+            return
         prepared, self._next = self._next, None
         X = prepared.result() if prepared is not None and prepared.seed == seed else None
         if X is None:

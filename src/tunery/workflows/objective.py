@@ -28,7 +28,14 @@ from threadpoolctl import threadpool_limits
 
 from tunery._exceptions import ConfigError, Pruned
 from tunery._validation import under
-from tunery.config import DataSection, ModelSection, TuneConfig, trial_data, trial_model
+from tunery.config import (
+    AUGMENT_SEARCHABLE,
+    DataSection,
+    ModelSection,
+    TuneConfig,
+    trial_data,
+    trial_model,
+)
 from tunery.data import Augmenter, AugmentSettings, Dataset, load_dataset, resizes_images
 from tunery.nn.model import MLP
 from tunery.nn.spec import make_trainer, renamed
@@ -116,7 +123,9 @@ def build_trainer(
     except ConfigError as error:
         raise renamed(error, "model.") if not error.field.startswith("model.") else error from None
     augment = trial_data(config.data, params).augment
-    if augment.active:
+    # Searched amounts may all be 0 in one trial: the engine stays (idle), so that every trial of
+    # the study, and every PBT member, has the same generators in its checkpoints.
+    if augment.active or any(name in params for name in AUGMENT_SEARCHABLE):
         engine = augmenting_engine(engine, make_augmenter(augment, data), seed=settings.seed)
     return make_trainer(
         spec,
