@@ -187,3 +187,44 @@ def test_checkpoints_pass_between_active_and_idle_augmentation() -> None:
     back = _trainer()
     back.restore(quiet.to_bytes())
     assert back.epoch == 3
+
+
+def test_pbt_explores_searched_augmentation_amounts_through_checkpoints() -> None:
+    """A member that exploits another restores its checkpoint and trains on (with the other's
+    augmentation amounts, which PBT copies); every segment completes."""
+    from tunery.config import config_from_dict
+    from tunery.records import TrialState
+    from tunery.report import segment_info
+    from tunery.study import Study
+    from tunery.workflows.pbt import pbt
+
+    config = config_from_dict(
+        {
+            "study": {"name": "pop-augment", "seed": 3},
+            "data": {"source": "digits", "augment": {"flip": True}},
+            "model": {"layers": [10], "epochs": 4},
+            "space": {
+                "lr": {"low": 1e-3, "high": 0.1, "scale": "log"},
+                "augment.rotation": {"low": 0.0, "high": 30.0},
+                "augment.brightness": {"low": 0.0, "high": 0.3},
+            },
+            "run": {"workers": 1},
+            "pbt": {"population": 4, "perturbation_interval": 2, "resample_probability": 0.5},
+        }
+    )
+    study = Study("pop-augment", ":memory:", seed=3)
+    pbt(study, config)
+    trials = study.trials
+    assert len(trials) == 8  # 4 members × 2 segments
+    assert all(t.state is TrialState.COMPLETE for t in trials)
+    rotation = {
+        (segment_info(t)["member"], segment_info(t)["step"]): t.params["augment.rotation"]
+        for t in trials
+    }
+    exploits = [
+        member
+        for member in range(4)
+        if rotation[member, 1] != rotation[member, 0]
+        and rotation[member, 1] in {rotation[other, 0] for other in range(4) if other != member}
+    ]
+    assert exploits  # at least one member continued from another's augmented checkpoint
