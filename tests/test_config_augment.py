@@ -139,3 +139,15 @@ def test_colour_amounts_on_grey_digits_are_refused_when_the_trainer_is_built() -
     config = config_from_dict(_tables(augment={"hue": 0.05}))
     with pytest.raises(ConfigError, match=r"data\.augment\.hue: expected 0 for images without 3"):
         build_trainer(config, {"lr": 0.01}, load_dataset("digits"))
+
+
+def test_the_augmentation_example_loads_and_round_trips() -> None:
+    from pathlib import Path
+
+    from tunery.config import load_config
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    config = load_config(examples / "signs-augment.toml")
+    assert config.data.augment == AugmentSettings(flip=True)
+    assert {f"augment.{n}" for n in AUGMENT_AMOUNTS} <= set(config.space)
+    assert config_from_dict(config.to_dict()) == config
