@@ -165,20 +165,22 @@ class Augmenter:
             pixels += self.mean
         return pixels
 
-    def augment_pixels(self, pixels: Array, rng: np.random.Generator, *, chunk: int = 256) -> Array:
+    def augment_pixels(self, pixels: Array, rng: np.random.Generator, *, chunk: int = 64) -> Array:
         """Pixel rows ``(N, H·W·C)`` in [0, 1] → augmented, normalized float32 rows (a new array).
 
-        Works ``chunk`` images at a time, so the coordinate arrays stay small; the draws are the
-        same for any ``chunk`` (they are made for the whole batch first).
+        Works ``chunk`` images at a time, normalization included, so that a chunk's arrays stay in
+        the cache between passes; the draws are the same for any ``chunk`` (they are made for the
+        whole batch first), and so is the result.
         """
         draws = _Draws.of(self.settings, len(pixels), rng)
         out = np.empty((len(pixels), self.num_features), dtype=np.float32)
         for start in range(0, len(pixels), chunk):
             part = slice(start, start + chunk)
-            out[part] = self._augment_chunk(pixels[part], draws.part(part))
-        if self.mean is not None and self.std is not None:
-            out -= self.mean
-            out /= self.std
+            rows = out[part]
+            rows[...] = self._augment_chunk(pixels[part], draws.part(part))
+            if self.mean is not None and self.std is not None:
+                rows -= self.mean
+                rows /= self.std
         return out
 
     def _augment_chunk(self, pixels: Array, draws: _Draws) -> Array:
