@@ -24,6 +24,7 @@ def _module(name: str) -> ModuleType:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look their module up there
     saved = dict(os.environ)  # the script pins thread variables for itself on import
     try:
         spec.loader.exec_module(module)
