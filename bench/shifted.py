@@ -31,7 +31,9 @@ Rows: (a) ``tunery train``'s defaults (25-12-6, batch norm, Adam lr 1e-3, batch 
 (b) the MLP tuned by a study over lr, β, batch size, L2, keep_prob, units and num_layers;
 (c) the same study with the ``[data.augment]`` amounts searched too; (d) the tuned CNN with
 searched augmentation — only where ``[model] kind = "cnn"`` exists (the CNN comes from another
-branch): otherwise the row is skipped with the reason printed. Each study runs once (NumPy,
+branch): otherwise the row is skipped with the reason printed; (e), only with ``--rows e``: the
+study of (b) with every augmentation amount fixed at the top of its searched range (an ablation:
+do larger amounts than validation picks help on the shifted split?). Each study runs once (NumPy,
 model seed 0) and selects on validation accuracy; its winner is then trained with seeds 0, 1, 2 on
 both engines, and only that touches the test splits. "unsure" is the share of answers below the
 run's confidence threshold (``tunery.trained.confidence_threshold``, from the validation split):
@@ -90,6 +92,11 @@ AUGMENT_SPACE: dict[str, Any] = {
     "augment.contrast": {"low": 0.0, "high": 0.3},
     "augment.hue": {"low": 0.0, "high": 0.05},
     "augment.temperature": {"low": 0.0, "high": 0.15},
+}
+# Row (e), an ablation not selected on validation: every amount at the top of its searched range.
+LARGEST: dict[str, Any] = {
+    name.removeprefix("augment."): (True if "choices" in rule else rule["high"])
+    for name, rule in AUGMENT_SPACE.items()
 }
 MLP_MODEL: dict[str, Any] = {"layers": [25, 12], "batchnorm": True, "optimizer": "adam"}
 # -- the CNN rows: fill in when `[model] kind = "cnn"` lands (branch `cnn`) --------------------
@@ -299,7 +306,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--data", type=Path, default=PHOTOS)
     parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--rows", default="abcd")
+    parser.add_argument("--rows", default="abcd", help="of abcde; e is an ablation (see LARGEST)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
     args = parser.parse_args()
     if not args.data.is_dir():
@@ -323,14 +330,17 @@ def main() -> None:
         "b": ("tuned MLP", MLP_MODEL, TUNED_SPACE),
         "c": ("tuned MLP, augmentation searched", MLP_MODEL, {**TUNED_SPACE, **AUGMENT_SPACE}),
         "d": ("tuned CNN, augmentation searched", CNN_MODEL, {**CNN_SPACE, **AUGMENT_SPACE}),
-    }
+        "e": ("tuned MLP, augmentation fixed at the search's largest amounts", MLP_MODEL,
+              TUNED_SPACE),
+    }  # fmt: skip
     for key in args.rows:
         label, model, space = plans[key]
         reason = cnn_available() if key == "d" else None
         try:
             epochs = budget.untuned_epochs if space is None else budget.epochs
             fixed = space or {"lr": {"low": 1e-3, "high": 1e-3}}
-            config = config_of(f"shifted-{key}", source, {**model, "epochs": epochs}, fixed,
+            tables = {**source, "augment": LARGEST} if key == "e" else source
+            config = config_of(f"shifted-{key}", tables, {**model, "epochs": epochs}, fixed,
                                budget)  # fmt: skip
         except ConfigError as error:
             reason = reason or f"the config is refused: {error}"
