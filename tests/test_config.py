@@ -399,6 +399,7 @@ def test_every_searchable_name_is_accepted_in_a_space(name: str) -> None:
         "keep_prob": {"low": 0.5, "high": 1.0},
         "decay_rate": {"low": 0.5, "high": 0.9},
         "image_size": {"choices": [16, 32]},
+        "augment.flip": {"choices": [True, False]},
     }
     table = values.get(name, {"low": 1e-4, "high": 1e-1, "scale": "log"})
     tables = {**copy.deepcopy(BASE), "model": model, "space": {name: table}}

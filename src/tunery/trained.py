@@ -37,13 +37,16 @@ from tunery.data import Normalizer
 from tunery.nn import MLP, Array
 
 __all__ = [
+    "CONFIDENCE_KEEP",
     "CURVE_FILE",
     "HISTORY_FILE",
     "METRICS_FILE",
     "MODEL_FILE",
     "RUN_FILE",
     "RUN_FORMAT",
+    "UNSURE_FALLBACK",
     "TrainedRun",
+    "confidence_threshold",
     "load_run",
     "new_run_dir",
     "run_folder_name",
@@ -98,6 +101,58 @@ class TrainedRun:
     def predict_proba(self, X: Array) -> Array:
         """Rows ``X: (N, D)`` in [0, 1] (pixels ÷ 255) → class probabilities ``(N, C)``."""
         return self.model.predict_proba(self.normalizer.transform(X))
+
+    @property
+    def measured_threshold(self) -> float | None:
+        """The run's ``metrics["confidence"]["threshold"]`` (``confidence_threshold``), if any."""
+        confidence = self.metrics.get("confidence")
+        threshold = confidence.get("threshold") if isinstance(confidence, Mapping) else None
+        return float(threshold) if isinstance(threshold, int | float) else None
+
+    @property
+    def unsure_below(self) -> float:
+        """The top probability below which an answer is reported as unsure: the measured
+        threshold, or ``UNSURE_FALLBACK`` for a run saved without one."""
+        measured = self.measured_threshold
+        return UNSURE_FALLBACK if measured is None else measured
+
+
+UNSURE_FALLBACK = 0.5
+"""The threshold of a run that measured none: below 0.5 another class is at least as likely."""
+CONFIDENCE_KEEP = 0.95
+"""The share of the validation set's right answers whose top probability is above the threshold."""
+
+
+def confidence_threshold(
+    probabilities: Array, labels: Array, keep: float = CONFIDENCE_KEEP
+) -> dict[str, float | None]:
+    """The top probability below which a prediction is reported as unsure, measured on the
+    validation split: the ``1 - keep`` quantile of the top probability of its right answers.
+
+    An answer less confident than ``keep`` (95 %) of the right answers on photos like the training
+    ones is unusual for such a photo: it is more likely one from elsewhere (another hand,
+    background, light) than a hard case of the same collection. Returns the threshold and what it
+    does on the validation split: the share of answers below it and the accuracy on either side
+    (``None`` where a side is empty, or every value ``None`` without a right answer).
+    """
+    top = probabilities.max(axis=1)
+    right = probabilities.argmax(axis=1) == labels
+    if not right.any():
+        return {"threshold": None, "keep": keep, "val_share_below": None,
+                "val_accuracy_below": None, "val_accuracy_above": None}  # fmt: skip
+    threshold = float(np.quantile(top[right], 1 - keep))
+    below = top < threshold
+
+    def accuracy(rows: Array) -> float | None:
+        return float(right[rows].mean()) if rows.any() else None
+
+    return {
+        "threshold": threshold,
+        "keep": keep,
+        "val_share_below": float(below.mean()),
+        "val_accuracy_below": accuracy(below),
+        "val_accuracy_above": accuracy(~below),
+    }
 
 
 # --------------------------------------------------------------------------------------- folders

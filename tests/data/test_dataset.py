@@ -20,6 +20,9 @@ def digits() -> Dataset:
 
 def test_public_surface() -> None:
     assert set(tunery.data.__all__) == {
+        "AUGMENT_AMOUNTS",
+        "AugmentSettings",
+        "Augmenter",
         "CACHE_ENV",
         "DEFAULT_TEST_FRACTION",
         "DEFAULT_VAL_FRACTION",

@@ -150,7 +150,7 @@ def _checked_settings(config: TuneConfig, params: Mapping[str, Any]) -> dict[str
     except ConfigError as error:
         field = error.field.replace("model.", "--set ", 1).replace("data.", "--set ", 1)
         raise ConfigError(field, error.value, error.expected) from None
-    if data != config.data:
+    if data.for_loading() != config.data.for_loading():
         check_resizable(data, "--set image_size")
     return dict(params)
 

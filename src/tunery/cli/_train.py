@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +34,22 @@ from threadpoolctl import threadpool_limits
 
 from tunery._exceptions import ConfigError
 from tunery.cli._app import app, console, console_err
-from tunery.data import NORMALIZE_KINDS, Dataset, load_dataset, parse_classes
+from tunery.cli._augment import augment_options, augmenting
+from tunery.data import NORMALIZE_KINDS, AugmentSettings, Dataset, load_dataset, parse_classes
 from tunery.nn import MLP
 from tunery.nn.optimizers import OPTIMIZERS
 from tunery.nn.schedules import SCHEDULES, Schedule, make_schedule
 from tunery.nn.spec import BACKENDS, DEFAULT_LR, TrainSpec, make_trainer, renamed
 from tunery.nn.train import EpochMetrics, History
 from tunery.report._curves import learning_curve, render_learning_curve
-from tunery.trained import CURVE_FILE, TrainedRun, new_run_dir, run_folder_name, save_run
+from tunery.trained import (
+    CURVE_FILE,
+    TrainedRun,
+    confidence_threshold,
+    new_run_dir,
+    run_folder_name,
+    save_run,
+)
 
 __all__ = ["TrainSettings", "parse_decay", "parse_layers", "train"]
 
@@ -161,6 +169,7 @@ class TrainSettings:
     backend: str
     threads: int
     seed: int
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
 
     def train_spec(self) -> TrainSpec:
         """The training recipe (``--beta`` is β for momentum/RMSprop, β1 for Adam); errors name
@@ -305,6 +314,7 @@ _DECAY_HELP = (
     help="Name of this run's folder inside --out [default: TIMESTAMP-DATA-LAYERS]. An existing "
     "folder with files is never overwritten: -2, -3... is appended.",
 )
+@augment_options
 def train(
     data: str,
     classes: str | None,
@@ -325,6 +335,7 @@ def train(
     seed: int,
     out: Path,
     name: str | None,
+    augment: AugmentSettings,
 ) -> None:
     """Train one network and save it in a run folder.
 
@@ -356,6 +367,7 @@ def train(
         backend=backend,
         threads=threads,
         seed=seed,
+        augment=augment,
     )
     settings.train_spec()  # validate early
     _check_backend(backend)
@@ -479,6 +491,7 @@ def _train(
         X_val=dataset.X_val,
         y_val=dataset.y_val,
         callback=on_epoch,
+        engine=augmenting(spec.engine(), settings.augment, dataset, settings.seed),
     )
     return trainer.run(settings.epochs)
 
@@ -521,6 +534,9 @@ def _save(
             "test": len(dataset.y_test),
         },
     }
+    if result.outcome != "diverged" and len(dataset.y_val):
+        probabilities = result.model.predict_proba(dataset.X_val)  # what `predict` reports on
+        metrics["confidence"] = confidence_threshold(probabilities, dataset.y_val)
     run = TrainedRun(
         model=result.model,
         class_names=dataset.class_names,

@@ -18,6 +18,15 @@
     test_fraction = 0.15
     image_size = 64              # photos are resized to image_size² RGB
 
+    [data.augment]               # optional: random changes to each training image, per epoch
+    rotation = 15                # degrees: an angle drawn from [-15, 15]
+    scale = 0.1                  # zoom by a factor drawn from [0.9, 1.1]
+    flip = true                  # mirror left-right half the time (a sign means the same mirrored)
+    brightness = 0.2             # multiply by a factor drawn from [0.8, 1.2]
+    contrast = 0.2               # scale the distance from the mean grey by [0.8, 1.2]
+    hue = 0.05                   # turn colours by up to ±0.05 of the colour circle (±18°)
+    temperature = 0.1            # warmer/cooler light: red ×(1+t), blue ×(1−t), |t| ≤ 0.1
+
     [model]                      # the FIXED parts of the trainer (every key optional)
     layers = [64, 32]            # hidden layer sizes
     batchnorm = true
@@ -43,6 +52,7 @@
     units = { low = 10, high = 100, type = "int" }
     batch_size = { choices = [32, 64, 128, 256] }
     image_size = { choices = [16, 32, 64] }   # photos only: [data].image_size, searched
+    augment.rotation = { low = 0, high = 30 }  # any [data.augment] amount, as augment.<name>
 
     [run]                        # how the search runs (tunery tune's flags override these)
     trials = 20                  # finished trials to reach, over all rounds
@@ -83,6 +93,7 @@ from __future__ import annotations
 
 from tunery.config._reading import DEFAULT_TOML, config_from_dict, default_config, load_config
 from tunery.config._sections import (
+    AUGMENT_SEARCHABLE,
     DATA_SEARCHABLE,
     DEFAULT_STORAGE,
     METRICS,
@@ -98,6 +109,7 @@ from tunery.config._sections import (
 from tunery.config._whole import TuneConfig, hidden_layers, trial_data, trial_model
 
 __all__ = [
+    "AUGMENT_SEARCHABLE",
     "DATA_SEARCHABLE",
     "DEFAULT_STORAGE",
     "DEFAULT_TOML",

@@ -67,7 +67,7 @@ def config_from_dict(
     data = _table(tables, "data")
     if origin is not None and isinstance(data.get("source"), str):
         data["source"] = _resolve_source(data["source"], origin.parent)
-    space_table = _table(tables, "space")
+    space_table = _flat_space(_table(tables, "space"))
     return TuneConfig(
         study=_build("study", study),
         data=_build("data", data),
@@ -77,6 +77,17 @@ def config_from_dict(
         pbt=_build("pbt", _table(tables, "pbt")),
         path=origin,
     )
+
+
+def _flat_space(table: dict[str, Any]) -> dict[str, Any]:
+    """``augment.rotation = {...}`` is a TOML dotted key, read as ``{"augment": {"rotation":
+    {...}}}``: give its entries their dotted names back (``"augment.rotation"``)."""
+    nested = table.get("augment")
+    if not isinstance(nested, dict) or any(not isinstance(v, dict) for v in nested.values()):
+        return table  # not a table of tables: validate_space names what is wrong
+    flat = {key: value for key, value in table.items() if key != "augment"}
+    flat.update({f"augment.{name}": value for name, value in nested.items()})
+    return flat
 
 
 def _resolve_source(source: str, folder: Path) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
 from tunery._exceptions import ConfigError
@@ -17,7 +17,13 @@ from tunery._validation import (
     check_scalar,
     under,
 )
-from tunery.data import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION, DIGITS, parse_classes
+from tunery.data import (
+    DEFAULT_TEST_FRACTION,
+    DEFAULT_VAL_FRACTION,
+    DIGITS,
+    AugmentSettings,
+    parse_classes,
+)
 from tunery.data._normalize import NormalizeKind, check_normalize
 from tunery.data._splits import check_fractions
 from tunery.nn.model import Activation
@@ -63,11 +69,16 @@ SEARCHABLE = (
     "batchnorm",
     "decay",
     "image_size",
+    *(f"augment.{name}" for name in AugmentSettings.__dataclass_fields__),
 )
-"""The names ``[space]`` may search: the model's settings, ``units`` and ``num_layers``, and the
-data's ``image_size`` (see ``DATA_SEARCHABLE``)."""
+"""The names ``[space]`` may search: the model's settings, ``units`` and ``num_layers``, the
+data's ``image_size`` (see ``DATA_SEARCHABLE``) and the augmentation's amounts
+(``augment.rotation``..., see ``AUGMENT_SEARCHABLE``)."""
 DATA_SEARCHABLE = ("image_size",)
 """The searchable names that belong to ``[data]``: each value loads (and caches) its own dataset."""
+AUGMENT_SEARCHABLE = tuple(name for name in SEARCHABLE if name.startswith("augment."))
+"""The searchable ``[data.augment]`` amounts: ``augment.<name>`` sets ``data.augment.<name>``
+(the dataset stays the same: the augmentation is drawn per epoch while training)."""
 _REAL_SETTINGS = frozenset({"lr", "beta", "beta2", "epsilon", "l2", "keep_prob", "decay_rate"})
 
 
@@ -196,7 +207,9 @@ class DataSection:
     """``[data]``: the arguments of ``tunery.data.load_dataset``.
 
     ``source`` is ``"digits"`` or a path; a relative path in a config file is resolved against
-    the file's folder when the config is read (``~`` is expanded).
+    the file's folder when the config is read (``~`` is expanded). ``augment`` (the table
+    ``[data.augment]``, ``tunery.data.AugmentSettings``) is how training images are augmented;
+    left out, they are not. It changes training only, not what is loaded (``for_loading()``).
     """
 
     source: str = DIGITS
@@ -206,8 +219,11 @@ class DataSection:
     val_fraction: float = DEFAULT_VAL_FRACTION
     test_fraction: float = DEFAULT_TEST_FRACTION
     image_size: int = 64
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
 
     def __post_init__(self) -> None:
+        augment = AugmentSettings.from_mapping(self.augment, "data.augment")
+        object.__setattr__(self, "augment", augment)
         classes: Any = self.classes
         if isinstance(classes, list | tuple):  # a TOML list: keep the text form
             object.__setattr__(self, "classes", ",".join(str(c) for c in classes))
@@ -218,6 +234,11 @@ class DataSection:
             check_normalize(self.normalize)
         with under("data.val_fraction + data.test_fraction"):
             check_fractions(self.val_fraction, self.test_fraction)
+
+    def for_loading(self) -> DataSection:
+        """This section without its augmentation: what ``load_dataset`` reads (a cache key)."""
+        none = AugmentSettings()
+        return self if self.augment == none else replace(self, augment=none)
 
 
 _DATA_CHECKS: dict[str, Check] = {

@@ -17,6 +17,7 @@ from tunery.config._sections import (
     _DECAY_RATE,
     _LAYER_KEYS,
     _REAL_SETTINGS,
+    AUGMENT_SEARCHABLE,
     DATA_SEARCHABLE,
     SEARCHABLE,
     SECTIONS,
@@ -29,7 +30,7 @@ from tunery.config._sections import (
     _optional,
 )
 from tunery.config._writing import _dump_toml
-from tunery.data import DIGITS
+from tunery.data import DIGITS, AugmentSettings
 from tunery.nn.spec import OPTIMIZER_FIELDS
 from tunery.pruners import make_pruner
 from tunery.space import Choice, Distribution, Float, Int, Space, space_to_dict
@@ -103,6 +104,8 @@ class TuneConfig:
                 tables[section] = space_to_dict(self.space)
                 continue
             values = dataclasses.asdict(getattr(self, section))
+            if section == "data" and not self.data.augment.active:
+                del values["augment"]  # no [data.augment] table: no augmentation
             tables[section] = {k: _plain(v) for k, v in values.items() if v not in (None, {})}
         tables["run"].setdefault("pruner", "none")
         return tables
@@ -130,7 +133,7 @@ def _check_searched(model: ModelSection, name: str, distribution: Distribution) 
     if name in _REAL_SETTINGS and isinstance(distribution, Int):
         expected = 'float bounds for a real setting (write 0.0, not 0, or add type = "float")'
         raise ConfigError(f"space.{name}", distribution.to_dict(), expected)
-    if name in DATA_SEARCHABLE:
+    if name in DATA_SEARCHABLE or name in AUGMENT_SEARCHABLE:
         return  # checked with the data section (_check_data_searched)
     for end, value in _endpoints(distribution):
         with under(f"space.{name}.{end}"):
@@ -139,6 +142,10 @@ def _check_searched(model: ModelSection, name: str, distribution: Distribution) 
 
 def _check_data_searched(data: DataSection, space: Space) -> None:
     """Searched data settings: valid values, and a source they change (the digits are 8 × 8)."""
+    for name in sorted(set(space) & set(AUGMENT_SEARCHABLE)):
+        for end, value in _endpoints(space[name]):
+            with under(f"space.{name}.{end}"):
+                trial_data(data, {name: value})
     for name in sorted(set(space) & set(DATA_SEARCHABLE)):
         distribution = space[name]
         if name == "image_size" and data.source == DIGITS:
@@ -203,16 +210,24 @@ def trial_model(model: ModelSection, params: Mapping[str, Any]) -> ModelSection:
         raise ConfigError("params", unknown, "searchable settings: " + ", ".join(SEARCHABLE))
     units = _optional(_integer(1))(params.get("units"), "model.units")
     num_layers = _optional(_integer(1))(params.get("num_layers"), "model.num_layers")
-    skipped = {*_LAYER_KEYS, *DATA_SEARCHABLE}
+    skipped = {*_LAYER_KEYS, *DATA_SEARCHABLE, *AUGMENT_SEARCHABLE}
     settings = {k: v for k, v in params.items() if k not in skipped}
     layers = hidden_layers(model.layers, units, num_layers)
     return dataclasses.replace(model, layers=layers, **settings)
 
 
 def trial_data(data: DataSection, params: Mapping[str, Any]) -> DataSection:
-    """The fixed ``data`` with a trial's searched data settings (``image_size``) put in.
+    """The fixed ``data`` with a trial's searched data settings (``image_size``, the
+    ``augment.<name>`` amounts) put in.
 
-    Model settings in ``params`` are ignored; a bad value raises ConfigError naming ``data.<key>``.
+    Model settings in ``params`` are ignored; a bad value raises ConfigError naming ``data.<key>``
+    (``data.augment.<name>``).
     """
-    changes = {name: params[name] for name in DATA_SEARCHABLE if name in params}
+    changes: dict[str, Any] = {name: params[name] for name in DATA_SEARCHABLE if name in params}
+    amounts = {
+        name.removeprefix("augment."): params[name] for name in AUGMENT_SEARCHABLE if name in params
+    }
+    if amounts:
+        table = {**data.augment.to_dict(), **amounts}
+        changes["augment"] = AugmentSettings.from_mapping(table, "data.augment")
     return dataclasses.replace(data, **changes) if changes else data

@@ -28,11 +28,19 @@ from threadpoolctl import threadpool_limits
 
 from tunery._exceptions import ConfigError, Pruned
 from tunery._validation import under
-from tunery.config import DataSection, ModelSection, TuneConfig, trial_data, trial_model
-from tunery.data import Dataset, load_dataset, resizes_images
+from tunery.config import (
+    AUGMENT_SEARCHABLE,
+    DataSection,
+    ModelSection,
+    TuneConfig,
+    trial_data,
+    trial_model,
+)
+from tunery.data import Augmenter, AugmentSettings, Dataset, load_dataset, resizes_images
 from tunery.nn.model import MLP
 from tunery.nn.spec import make_trainer, renamed
 from tunery.nn.train import EpochMetrics, Trainer
+from tunery.workflows.augmenting import augmenting_engine
 
 if TYPE_CHECKING:
     from tunery.pruners import ASHAPruner, MedianPruner
@@ -47,6 +55,7 @@ __all__ = [
     "check_resizable",
     "load_config_dataset",
     "load_data_section",
+    "make_augmenter",
     "make_config_pruner",
     "open_study",
     "run_study",
@@ -113,6 +122,11 @@ def build_trainer(
         engine = spec.engine()
     except ConfigError as error:
         raise renamed(error, "model.") if not error.field.startswith("model.") else error from None
+    augment = trial_data(config.data, params).augment
+    # Searched amounts may all be 0 in one trial: the engine stays (idle), so that every trial of
+    # the study, and every PBT member, has the same generators in its checkpoints.
+    if augment.active or any(name in params for name in AUGMENT_SEARCHABLE):
+        engine = augmenting_engine(engine, make_augmenter(augment, data), seed=settings.seed)
     return make_trainer(
         spec,
         build_model(settings, data),
@@ -124,6 +138,18 @@ def build_trainer(
         raise_on_divergence=True,
         engine=engine,
     )
+
+
+def make_augmenter(settings: AugmentSettings, dataset: Dataset) -> Augmenter:
+    """The ``Augmenter`` of ``settings`` for ``dataset``'s images and normalization."""
+    if dataset.image_shape is None:
+        raise ConfigError("data.augment", settings.to_dict(), "a data set of images to augment")
+    try:
+        return Augmenter(
+            settings, dataset.image_shape, mean=dataset.normalizer.mean, std=dataset.normalizer.std
+        )
+    except ConfigError as error:
+        raise ConfigError(f"data.{error.field}", error.value, error.expected) from None
 
 
 class TrainerObjective:
@@ -176,7 +202,8 @@ class TrainerObjective:
     def dataset_for(self, params: Mapping[str, Any]) -> Dataset:
         """The dataset a trial with ``params`` trains on (its ``image_size`` if searched)."""
         data = trial_data(self.config.data, params)
-        if self._shared is not None and self._shared[0] == data and data not in self._datasets:
+        same = self._shared is not None and self._shared[0].for_loading() == data.for_loading()
+        if self._shared is not None and same and data not in self._datasets:
             _, ref, get = self._shared
             self._datasets.put(data, get(ref))  # from the object store, once per process
         return self._datasets.get(data)
@@ -217,6 +244,7 @@ class DatasetCache:
         self._loaded: OrderedDict[DataSection, Dataset] = OrderedDict()
 
     def get(self, data: DataSection) -> Dataset:
+        data = data.for_loading()  # the augmentation changes training, not the data loaded
         if data in self._loaded:
             self._loaded.move_to_end(data)
             return self._loaded[data]
@@ -226,6 +254,7 @@ class DatasetCache:
 
     def put(self, data: DataSection, dataset: Dataset) -> None:
         """Keep an already loaded ``dataset`` as the one for ``data``."""
+        data = data.for_loading()
         self._loaded[data] = dataset
         self._loaded.move_to_end(data)
         while len(self._loaded) > self.capacity:
@@ -235,7 +264,7 @@ class DatasetCache:
         return len(self._loaded)
 
     def __contains__(self, data: object) -> bool:
-        return data in self._loaded
+        return isinstance(data, DataSection) and data.for_loading() in self._loaded
 
 
 def check_resizable(data: DataSection, field: str = "space.image_size") -> None:

@@ -76,7 +76,7 @@ class _ConfigRecipe:
                 raise ConfigError("params", name, "a model setting: " + ", ".join(SEARCHABLE))
         self.settings(params)  # validates the merged settings
         data = trial_data(self.config.data, params)
-        if data != self.config.data:
+        if data.for_loading() != self.config.data.for_loading():
             from tunery.workflows.objective import check_resizable
 
             check_resizable(data, "params.image_size")
