@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING, Any
 
 from tunery.nn._base import Array, Layer
-from tunery.nn.batchnorm import BatchNorm
+from tunery.nn.batchnorm import BatchNorm, BatchNorm2d
 from tunery.nn.gradcheck import (
     check_layer_gradients,
     check_model_gradients,
@@ -27,6 +27,7 @@ __all__ = [
     "Adam",
     "Array",
     "BatchNorm",
+    "BatchNorm2d",
     "Dense",
     "Dropout",
     "EpochMetrics",

@@ -1,11 +1,13 @@
-"""Batch normalization of the pre-activations ``z: (N, D)``, one mean and variance per feature.
+"""Batch normalization, one mean and variance per feature (``BatchNorm``, ``z: (N, D)``) or per
+channel of an image batch (``BatchNorm2d``, ``z: (N, C, H, W)``).
 
 Train mode normalizes with the mini-batch's mean and biased variance and folds them into running
 averages; eval mode normalizes with the running averages, so it works on any batch, even of one.
 With the defaults it matches ``torch.nn.BatchNorm1d(D, eps=1e-5, momentum=0.1)`` in both modes:
 torch's ``momentum`` weighs the new batch, ours weighs the running value
 (``running ← m·running + (1 − m)·batch``), and, like torch, the running variance averages the
-unbiased batch variance.
+unbiased batch variance. ``BatchNorm2d`` matches ``torch.nn.BatchNorm2d`` the same way: its
+statistics run over the ``m = N·H·W`` values of each channel.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from tunery._exceptions import ConfigError
 from tunery._validation import POSITIVE, Interval, check_scalar
 from tunery.nn._base import Array, Layer, as_dtype, check_positive_int
 
-__all__ = ["BatchNorm"]
+__all__ = ["BatchNorm", "BatchNorm2d"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +113,8 @@ class BatchNorm(Layer):
         return x_norm
 
     def _update_running(self, mean: Array, biased_var: Array, n: int) -> None:
-        """``running ← m·running + (1 − m)·batch``, with the unbiased variance ``σ²·N/(N − 1)``."""
+        """``running ← m·running + (1 − m)·batch``, with the unbiased variance ``σ²·n/(n − 1)``
+        (``n`` values went into each feature's statistics)."""
         weight = 1.0 - self.momentum
         self.running_mean *= self.momentum
         self.running_mean += weight * mean
@@ -141,3 +144,84 @@ class BatchNorm(Layer):
             f"BatchNorm({self.num_features}, eps={self.eps}, momentum={self.momentum}, "
             f"dtype={self.dtype.name})"
         )
+
+
+_CHANNELS = (0, 2, 3)  # the axes a channel's statistics run over: examples, rows, columns
+
+
+class BatchNorm2d(BatchNorm):
+    """``out = γ · (z − μ) / √(σ² + ε) + β`` per channel; ``z, out: (N, C, H, W)``, ``C`` =
+    ``num_features``.
+
+    Each channel's μ and σ² are taken over its ``m = N·H·W`` values (a channel is one feature seen
+    at every pixel), so the closed-form backward of ``BatchNorm`` holds with ``m`` in place of
+    ``N`` and the sums over ``(N, H, W)``. Parameters, buffers, momentum and eps are
+    ``BatchNorm``'s, shaped ``(C,)``. Train mode needs ``m >= 2``.
+    """
+
+    def forward(self, x: Array) -> Array:
+        """``z: (N, C, H, W) -> out: (N, C, H, W)``."""
+        x_norm = self._normalize_batch(x) if self.training else self._normalize_running(x)
+        out = x_norm * self.gamma[:, None, None]
+        out += self.beta[:, None, None]
+        return out
+
+    def backward(self, dout: Array) -> Array:
+        """``dout: (N, C, H, W) -> dz: (N, C, H, W)``; fills ``dgamma`` and ``dbeta``.
+
+        Train mode: ``dz = γ / (m·√(σ² + ε)) · (m·dout − Σ dout − x̂ · Σ(dout · x̂))``, the sums
+        per channel over ``(N, H, W)``; eval mode: ``dz = dout · γ / √(σ² + ε)``.
+        """
+        if self._cache is None:
+            raise RuntimeError("BatchNorm2d.backward called before forward")
+        x_norm, inv_std = self._cache.x_norm, self._cache.inv_std
+        np.sum(dout, axis=_CHANNELS, out=self.dbeta)
+        np.einsum("nchw,nchw->c", dout, x_norm, out=self.dgamma)
+        scale = (self.gamma * inv_std)[:, None, None]
+        if not self._cache.batch_stats:
+            dz: Array = dout * scale
+            return dz
+        m = dout.size // dout.shape[1]
+        dx: Array = x_norm * (self.dgamma / m)[:, None, None]
+        dx += (self.dbeta / m)[:, None, None]
+        np.subtract(dout, dx, out=dx)
+        dx *= scale
+        return dx
+
+    def _normalize_batch(self, x: Array) -> Array:
+        self._check_channels(x)
+        m = x.size // x.shape[1]
+        if m < 2:
+            raise ConfigError(
+                "batch size",
+                f"{x.shape[0]} example of {x.shape[2]}×{x.shape[3]}",
+                "at least 2 values per channel in train mode (call .eval() to use the running "
+                "statistics)",
+            )
+        mean = x.mean(axis=_CHANNELS)
+        x_norm: Array = x - mean[:, None, None]
+        var = np.einsum("nchw,nchw->c", x_norm, x_norm)
+        var /= m
+        inv_std = np.sqrt(var + self.eps)
+        np.reciprocal(inv_std, out=inv_std)
+        x_norm *= inv_std[:, None, None]
+        self._cache = _Cache(x_norm, inv_std, batch_stats=True)
+        self._update_running(mean, var, m)
+        return x_norm
+
+    def _normalize_running(self, x: Array) -> Array:
+        self._check_channels(x)
+        inv_std = np.sqrt(self.running_var + self.eps)
+        np.reciprocal(inv_std, out=inv_std)
+        x_norm = x - self.running_mean[:, None, None]
+        x_norm *= inv_std[:, None, None]
+        self._cache = _Cache(x_norm, inv_std, batch_stats=False)
+        return x_norm
+
+    def _check_channels(self, x: Array) -> None:
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            expected = f"an array of shape (N, {self.num_features}, H, W)"
+            raise ConfigError("x", x.shape, expected)
+
+    def __repr__(self) -> str:
+        return "BatchNorm2d" + super().__repr__().removeprefix("BatchNorm")
