@@ -15,7 +15,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from tunery._validation import check_int
 from tunery.nn._base import Array, Layer, as_dtype, check_positive_int
-from tunery.nn.layers import Weighted
+from tunery.nn.layers import NO_INPUT_GRAD, Weighted
 
 __all__ = ["Conv2D", "Flatten", "MaxPool2D"]
 
@@ -33,7 +33,11 @@ def _cached(array: Array | None, layer: Layer) -> Array:
 
 
 class Conv2D(Weighted):
-    """``out[n, f] = Σ_c x[n, c] ⋆ W[f, c] + b[f]``; ``W: (F, C, k, k)``, He-initialised."""
+    """``out[n, f] = Σ_c x[n, c] ⋆ W[f, c] + b[f]``; ``W: (F, C, k, k)``, He-initialised.
+
+    With ``input_grad=False`` (the first layer of a model: nobody needs d(loss)/d(pixels))
+    ``backward`` skips ``dx`` and returns ``NO_INPUT_GRAD``.
+    """
 
     def __init__(
         self,
@@ -46,7 +50,9 @@ class Conv2D(Weighted):
         bias: bool = True,
         rng: np.random.Generator | int | None = None,
         dtype: Any = np.float32,
+        input_grad: bool = True,
     ) -> None:
+        self.input_grad = bool(input_grad)
         self.in_channels = check_positive_int("in_channels", in_channels)
         self.out_channels = check_positive_int("out_channels", out_channels)
         self.kernel = check_positive_int("kernel", kernel)
@@ -83,6 +89,8 @@ class Conv2D(Weighted):
         self.dW[...] = np.tensordot(dout, cols, axes=([0, 2, 3], [0, 2, 3]))
         if self.db is not None:
             np.sum(dout, axis=(0, 2, 3), out=self.db)
+        if not self.input_grad:
+            return NO_INPUT_GRAD
         n, c, h, w = self._x_shape
         p, k, s = self.padding, self.kernel, self.stride
         dxp = np.zeros((n, c, h + 2 * p, w + 2 * p), dout.dtype)
