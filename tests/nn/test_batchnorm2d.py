@@ -3,6 +3,8 @@ torch.nn.BatchNorm2d's outputs, gradients and running statistics over several st
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -90,19 +92,18 @@ def test_two_values_per_channel_give_no_input_gradient() -> None:
 
 
 def test_a_wrong_backward_fails_the_check() -> None:
-    """The check can fail: dropping the Σ(dout·x̂) term (the mean-only backward) is caught."""
+    """The check can fail: a train-mode backward that treats μ and σ² as constants (the eval-mode
+    formula) is caught."""
 
-    class MeanOnly(BatchNorm2d):
+    class ConstantStatistics(BatchNorm2d):
         def backward(self, dout: np.ndarray) -> np.ndarray:
-            dx = super().backward(dout)
             assert self._cache is not None
-            m = dout.size // dout.shape[1]
-            x_norm, inv_std = self._cache.x_norm, self._cache.inv_std
-            scale = (self.gamma * inv_std)[:, None, None]
-            return dx - x_norm * (self.dgamma / m)[:, None, None] * scale
+            self._cache = replace(self._cache, batch_stats=False)
+            return super().backward(dout)
 
+    layer = ConstantStatistics(2, dtype=np.float64)
     with pytest.raises(AssertionError, match="Mismatched elements"):
-        _assert_gradients_match_differences(MeanOnly(2, dtype=np.float64), _x((3, 2, 3, 3), 1), 1)
+        _assert_gradients_match_differences(layer, _x((3, 2, 3, 3), 1), 1)
 
 
 def _torch_twin(layer: BatchNorm2d) -> torch.nn.BatchNorm2d:

@@ -19,7 +19,7 @@ import numpy as np
 
 from tunery._exceptions import ConfigError
 from tunery._validation import POSITIVE, Interval, check_scalar
-from tunery.nn._base import Array, Layer, as_dtype, check_positive_int
+from tunery.nn._base import Array, Layer, as_dtype, check_positive_int, column_sums
 
 __all__ = ["BatchNorm", "BatchNorm2d"]
 
@@ -77,7 +77,7 @@ class BatchNorm(Layer):
         if self._cache is None:
             raise RuntimeError("BatchNorm.backward called before forward")
         x_norm, inv_std = self._cache.x_norm, self._cache.inv_std
-        np.sum(dout, axis=0, out=self.dbeta)
+        np.copyto(self.dbeta, column_sums(dout))
         np.einsum("ij,ij->j", dout, x_norm, out=self.dgamma)
         scale = self.gamma * inv_std
         if not self._cache.batch_stats:
@@ -100,7 +100,8 @@ class BatchNorm(Layer):
                 "at least 2 examples in train mode, where the batch variance is estimated "
                 "(call .eval() to normalize a single example with the running statistics)",
             )
-        mean = x.mean(axis=0)
+        mean = column_sums(x)
+        mean /= n
         x_norm: Array = x - mean
         # Column sums of squares without an (N, D) temporary; biased variance for normalizing.
         var = np.einsum("ij,ij->j", x_norm, x_norm)
@@ -146,82 +147,40 @@ class BatchNorm(Layer):
         )
 
 
-_CHANNELS = (0, 2, 3)  # the axes a channel's statistics run over: examples, rows, columns
-
-
 class BatchNorm2d(BatchNorm):
     """``out = γ · (z − μ) / √(σ² + ε) + β`` per channel; ``z, out: (N, C, H, W)``, ``C`` =
     ``num_features``.
 
-    Each channel's μ and σ² are taken over its ``m = N·H·W`` values (a channel is one feature seen
-    at every pixel), so the closed-form backward of ``BatchNorm`` holds with ``m`` in place of
-    ``N`` and the sums over ``(N, H, W)``. Parameters, buffers, momentum and eps are
-    ``BatchNorm``'s, shaped ``(C,)``. Train mode needs ``m >= 2``.
+    A channel is one feature seen at every pixel: its μ and σ² are taken over its ``m = N·H·W``
+    values. So this is ``BatchNorm`` on the ``(N·H·W, C)`` matrix of channels-last pixels, and its
+    closed-form backward holds with ``m`` rows: ``dz = γ / (m·√(σ² + ε)) · (m·dout − Σ dout −
+    x̂ · Σ(dout · x̂))``, the sums per channel over ``(N, H, W)``. The matrix is a free view of
+    the channels-last memory a ``Conv2D`` output has (any other input is copied into it once).
+    Parameters, buffers, momentum and eps are ``BatchNorm``'s, shaped ``(C,)``. Train mode needs
+    ``m >= 2``.
     """
 
     def forward(self, x: Array) -> Array:
-        """``z: (N, C, H, W) -> out: (N, C, H, W)``."""
-        x_norm = self._normalize_batch(x) if self.training else self._normalize_running(x)
-        out = x_norm * self.gamma[:, None, None]
-        out += self.beta[:, None, None]
-        return out
-
-    def backward(self, dout: Array) -> Array:
-        """``dout: (N, C, H, W) -> dz: (N, C, H, W)``; fills ``dgamma`` and ``dbeta``.
-
-        Train mode: ``dz = γ / (m·√(σ² + ε)) · (m·dout − Σ dout − x̂ · Σ(dout · x̂))``, the sums
-        per channel over ``(N, H, W)``; eval mode: ``dz = dout · γ / √(σ² + ε)``.
-        """
-        if self._cache is None:
-            raise RuntimeError("BatchNorm2d.backward called before forward")
-        x_norm, inv_std = self._cache.x_norm, self._cache.inv_std
-        np.sum(dout, axis=_CHANNELS, out=self.dbeta)
-        np.einsum("nchw,nchw->c", dout, x_norm, out=self.dgamma)
-        scale = (self.gamma * inv_std)[:, None, None]
-        if not self._cache.batch_stats:
-            dz: Array = dout * scale
-            return dz
-        m = dout.size // dout.shape[1]
-        dx: Array = x_norm * (self.dgamma / m)[:, None, None]
-        dx += (self.dbeta / m)[:, None, None]
-        np.subtract(dout, dx, out=dx)
-        dx *= scale
-        return dx
-
-    def _normalize_batch(self, x: Array) -> Array:
-        self._check_channels(x)
-        m = x.size // x.shape[1]
-        if m < 2:
-            raise ConfigError(
-                "batch size",
-                f"{x.shape[0]} example of {x.shape[2]}×{x.shape[3]}",
-                "at least 2 values per channel in train mode (call .eval() to use the running "
-                "statistics)",
-            )
-        mean = x.mean(axis=_CHANNELS)
-        x_norm: Array = x - mean[:, None, None]
-        var = np.einsum("nchw,nchw->c", x_norm, x_norm)
-        var /= m
-        inv_std = np.sqrt(var + self.eps)
-        np.reciprocal(inv_std, out=inv_std)
-        x_norm *= inv_std[:, None, None]
-        self._cache = _Cache(x_norm, inv_std, batch_stats=True)
-        self._update_running(mean, var, m)
-        return x_norm
-
-    def _normalize_running(self, x: Array) -> Array:
-        self._check_channels(x)
-        inv_std = np.sqrt(self.running_var + self.eps)
-        np.reciprocal(inv_std, out=inv_std)
-        x_norm = x - self.running_mean[:, None, None]
-        x_norm *= inv_std[:, None, None]
-        self._cache = _Cache(x_norm, inv_std, batch_stats=False)
-        return x_norm
-
-    def _check_channels(self, x: Array) -> None:
+        """``z: (N, C, H, W) -> out: (N, C, H, W)`` (a view of channels-last memory)."""
         if x.ndim != 4 or x.shape[1] != self.num_features:
             expected = f"an array of shape (N, {self.num_features}, H, W)"
             raise ConfigError("x", x.shape, expected)
+        n, c, h, w = x.shape
+        if self.training and n * h * w < 2:
+            raise ConfigError(
+                "batch size",
+                f"{n} example of {h}×{w}",
+                "at least 2 values per channel in train mode (call .eval() to use the running "
+                "statistics)",
+            )
+        out = super().forward(x.transpose(0, 2, 3, 1).reshape(n * h * w, c))
+        return out.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+    def backward(self, dout: Array) -> Array:
+        """``dout: (N, C, H, W) -> dz: (N, C, H, W)``; fills ``dgamma`` and ``dbeta``."""
+        n, c, h, w = dout.shape
+        dz = super().backward(dout.transpose(0, 2, 3, 1).reshape(n * h * w, c))
+        return dz.reshape(n, h, w, c).transpose(0, 3, 1, 2)
 
     def __repr__(self) -> str:
         return "BatchNorm2d" + super().__repr__().removeprefix("BatchNorm")
