@@ -25,7 +25,10 @@ from tunery.nn.conv import Conv2D, Flatten, MaxPool2D
 from tunery.nn.layers import Dense, ReLU
 from tunery.nn.model import MLP
 
-__all__ = ["CNN", "Block", "model_from_config"]
+__all__ = ["CNN", "EVAL_CHUNK", "Block", "feature_shape", "model_from_config"]
+
+EVAL_CHUNK = 256
+"""Rows per eval-mode forward pass in ``predict`` and ``predict_proba``."""
 
 Block = tuple[int, int]
 """One convolutional block: ``(filters, kernel)``."""
@@ -78,7 +81,7 @@ class CNN(Network):
         self.dtype = as_dtype(dtype)
         self.sizes: tuple[int, int] = (height * width * self.channels, self.num_classes)
         self.rng = np.random.default_rng(self.seed)
-        self.feature_shape = _feature_shape(self.conv, self.pool, (height, width))
+        self.feature_shape = feature_shape(self.conv, self.pool, (height, width))
         self.layers: list[Layer] = [*self._conv_layers(), Flatten(), *self._dense_layers()]
 
     def _conv_layers(self) -> list[Layer]:
@@ -130,6 +133,16 @@ class CNN(Network):
             return out
         expected = f"rows (N, {self.sizes[0]}) or images (N, {self.channels}, {height}, {width})"
         raise ConfigError("x", out.shape, expected)
+
+    def _eval_forward(self, x: ArrayLike) -> Array:
+        """Eval-mode logits, ``EVAL_CHUNK`` rows at a time: a whole dataset's im2col matrices at
+        once would take gigabytes (every pixel copied ``k²`` times)."""
+        rows = np.asarray(x)
+        forward = super()._eval_forward
+        if len(rows) <= EVAL_CHUNK:
+            return forward(rows)
+        starts = range(0, len(rows), EVAL_CHUNK)
+        return np.concatenate([forward(rows[i : i + EVAL_CHUNK]) for i in starts])
 
     def config(self) -> dict[str, Any]:
         """Plain JSON-able settings; ``CNN.from_config(model.config())`` rebuilds the same model."""
@@ -203,7 +216,7 @@ def _check_blocks(blocks: object) -> tuple[Block, ...]:
     return tuple(checked)
 
 
-def _feature_shape(blocks: Sequence[Block], pool: int, size: tuple[int, int]) -> tuple[int, int]:
+def feature_shape(blocks: Sequence[Block], pool: int, size: tuple[int, int]) -> tuple[int, int]:
     """The ``(height, width)`` the last block leaves; a ConfigError when a block gets below one
     pixel (too many blocks, a kernel wider than its input, or too much pooling)."""
     height, width = size
