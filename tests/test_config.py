@@ -158,6 +158,16 @@ def test_both_examples_load_and_validate() -> None:
         assert config_from_dict(config.to_dict()) == config
 
 
+def test_the_cnn_example_loads_and_validates() -> None:
+    config = load_config(EXAMPLES / "signs-cnn.toml")
+    assert Path(config.data.source) == SIGNS.resolve()
+    assert config.data.image_size == 32
+    assert config.model.kind == "cnn"
+    assert config.model.conv == ((16, 3), (32, 3))
+    assert {"filters", "kernel", "conv_blocks"} <= set(config.space)
+    assert config_from_dict(config.to_dict()) == config
+
+
 # ------------------------------------------------------------------------------- bad configs
 
 BAD_CASES = [
