@@ -218,3 +218,16 @@ def test_chunked_evaluation_equals_one_pass() -> None:
     whole = np.concatenate([model.eval().forward(rows[i : i + 100]) for i in range(0, 600, 100)])
     np.testing.assert_allclose(model.predict_proba(rows).argmax(1), whole.argmax(1))
     assert model.predict(rows).shape == (600,)
+
+
+def test_the_torch_backend_trains_the_same_cnn() -> None:
+    """``backend = "torch"`` in the config: the twin takes the steps, from the same weights and
+    batches (float32, so the costs agree to rounding, not bit for bit)."""
+    pytest.importorskip("torch")
+    numpy_trainer = build_trainer(cnn_config(), {"lr": 0.01})
+    torch_trainer = build_trainer(cnn_config(backend="torch"), {"lr": 0.01})
+    assert type(torch_trainer.engine).__name__ == "TorchEngine"
+    expected = numpy_trainer.run(2)
+    history = torch_trainer.run(2)
+    np.testing.assert_allclose(history.cost, expected.cost, rtol=1e-3)
+    assert isinstance(torch_trainer.model, CNN)  # the trained weights are back in the NumPy CNN
