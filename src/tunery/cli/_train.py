@@ -65,9 +65,6 @@ class TrainSettings:
     classes: str | None
     layers: tuple[int, ...]
     batchnorm: bool
-    model: str
-    conv: tuple[tuple[int, int], ...]
-    pool: int
     optimizer: str
     lr: float
     beta: float | None
@@ -81,6 +78,9 @@ class TrainSettings:
     backend: str
     threads: int
     seed: int
+    model: str = "mlp"
+    conv: tuple[tuple[int, int], ...] = ((16, 3), (32, 3))
+    pool: int = 2
 
     def train_spec(self) -> TrainSpec:
         """The training recipe (``--beta`` is β for momentum/RMSprop, β1 for Adam); errors name
