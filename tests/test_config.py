@@ -409,7 +409,12 @@ def test_every_searchable_name_is_accepted_in_a_space(name: str) -> None:
         "keep_prob": {"low": 0.5, "high": 1.0},
         "decay_rate": {"low": 0.5, "high": 0.9},
         "image_size": {"choices": [16, 32]},
+        "filters": {"low": 4, "high": 16},
+        "kernel": {"choices": [1, 3]},
+        "conv_blocks": {"low": 1, "high": 2},
     }
+    if name in ("filters", "kernel", "conv_blocks"):
+        model["kind"] = "cnn"  # convolutional settings need a CNN
     table = values.get(name, {"low": 1e-4, "high": 1e-1, "scale": "log"})
     tables = {**copy.deepcopy(BASE), "model": model, "space": {name: table}}
     if name in DATA_SEARCHABLE:

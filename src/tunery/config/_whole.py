@@ -116,7 +116,8 @@ class TuneConfig:
 
 
 def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+    """Tuples as lists, nested ones too (a CNN's blocks), as TOML reads them back."""
+    return [_plain(item) for item in value] if isinstance(value, tuple) else value
 
 
 def _endpoints(distribution: Distribution) -> list[tuple[str, Any]]:
