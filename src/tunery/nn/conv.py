@@ -1,10 +1,13 @@
 """Convolutional layers on image mini-batches ``x: (N, C, H, W)`` (PyTorch's layout).
 
 Convolutions run channels-last inside: ``sliding_window_view`` and one copy build the im2col
-matrix, one BLAS product per direction does the arithmetic, and backward scatters window gradients
-with a loop over the ``k × k`` kernel offsets only (never over pixels or examples), which avoids
-``np.add.at``. Outputs are ``(N, C, H, W)`` views of channels-last memory; every layer here reads
-them in that order, so no transpose is copied between layers.
+matrix, and one BLAS product per direction does the arithmetic. The input gradient of a stride-1
+convolution is itself a convolution (of the padded output gradient with the flipped kernel); with
+a larger stride, window gradients are scattered with a loop over the ``k × k`` kernel offsets only
+(never over pixels or examples), which avoids ``np.add.at``. Outputs are ``(N, C, H, W)`` views of
+channels-last memory; every layer here reads them in that order, so no transpose is copied
+between layers. Work arrays are reused between batches of one shape; a cached im2col matrix
+lives until the layer's next forward pass of that shape, after its backward.
 """
 
 from __future__ import annotations
