@@ -45,6 +45,13 @@ class _Buffers:
         return found
 
 
+def _in_layout_of(template: Array, values: Array) -> Array:
+    """``values`` copied into an array with ``template``'s shape and memory order."""
+    copy = np.empty_like(template, dtype=values.dtype)
+    copy[...] = values
+    return copy
+
+
 def _cached(array: Array | None, layer: Layer) -> Array:
     if array is None:
         raise RuntimeError(f"{type(layer).__name__}.backward called before forward")
@@ -219,6 +226,8 @@ class MaxPool2D(Layer):
         k, s = self.kernel, self.stride
         ho, wo = out.shape[2], out.shape[3]
         dx = np.zeros_like(x, dtype=dout.dtype)  # in x's memory order, as the views are
+        if dout.strides != out.strides:  # (a Flatten's gradient is NCHW): one small copy, so
+            dout = _in_layout_of(out, dout)  # the passes below all walk memory in one order
         offsets = self._offsets(x, ho, wo)
         hit = np.empty_like(out, dtype=bool)
         unclaimed = np.ones_like(out, dtype=bool)
