@@ -158,6 +158,16 @@ def test_both_examples_load_and_validate() -> None:
         assert config_from_dict(config.to_dict()) == config
 
 
+def test_the_cnn_example_loads_and_validates() -> None:
+    config = load_config(EXAMPLES / "signs-cnn.toml")
+    assert Path(config.data.source) == SIGNS.resolve()
+    assert config.data.image_size == 32
+    assert config.model.kind == "cnn"
+    assert config.model.conv == ((16, 3), (32, 3))
+    assert {"filters", "kernel", "conv_blocks"} <= set(config.space)
+    assert config_from_dict(config.to_dict()) == config
+
+
 # ------------------------------------------------------------------------------- bad configs
 
 BAD_CASES = [
@@ -400,7 +410,12 @@ def test_every_searchable_name_is_accepted_in_a_space(name: str) -> None:
         "decay_rate": {"low": 0.5, "high": 0.9},
         "image_size": {"choices": [16, 32]},
         "augment.flip": {"choices": [True, False]},
+        "filters": {"low": 4, "high": 16},
+        "kernel": {"choices": [1, 3]},
+        "conv_blocks": {"low": 1, "high": 2},
     }
+    if name in ("filters", "kernel", "conv_blocks"):
+        model["kind"] = "cnn"  # convolutional settings need a CNN
     table = values.get(name, {"low": 1e-4, "high": 1e-1, "scale": "log"})
     tables = {**copy.deepcopy(BASE), "model": model, "space": {name: table}}
     if name in DATA_SEARCHABLE:

@@ -4,10 +4,10 @@
 ``load_run``. The layout::
 
     runs/20240131-142501-digits-25-12/
-        run.json        format version, the MLP config, class names, the normalizer, image_shape,
+        run.json        format version, the model config, class names, the normalizer, image_shape,
                         source, outcome, training options (the only file ``load_run`` needs
                         besides the weights)
-        model.npz       weights and batch-norm running statistics, under ``MLP.state_dict()`` keys
+        model.npz       weights and batch-norm running statistics, under ``state_dict()`` keys
         history.json    per-epoch numbers: {"epoch": [...], "cost": [...], ...}
         metrics.json    final figures: train/val/test accuracy, epochs, wall time, outcome
         curve.png       the learning curve (written by the caller, see ``tunery.report``)
@@ -35,6 +35,7 @@ import numpy as np
 from tunery._exceptions import ConfigError, DataError
 from tunery.data import Normalizer
 from tunery.nn import MLP, Array
+from tunery.nn.cnn import CNN, model_from_config
 
 __all__ = [
     "CONFIDENCE_KEEP",
@@ -74,7 +75,7 @@ class TrainedRun:
     lists, ``metrics`` the final figures, ``options`` the settings it was trained with.
     """
 
-    model: MLP
+    model: MLP | CNN
     class_names: tuple[str, ...]
     normalizer: Normalizer
     image_shape: tuple[int, ...] | None = None
@@ -158,7 +159,7 @@ def confidence_threshold(
 # --------------------------------------------------------------------------------------- folders
 
 
-def run_folder_name(data: str, hidden: Sequence[int], now: datetime | None = None) -> str:
+def run_folder_name(data: str, hidden: Sequence[int | str], now: datetime | None = None) -> str:
     """``<YYYYmmdd-HHMMSS>-<data>-<h1>-<h2>...``, e.g. ``20240131-142501-digits-25-12``.
 
     ``data`` is the source (``"digits"`` or a path: its last part is used); characters that are
@@ -265,7 +266,7 @@ def load_run(path: str | Path) -> TrainedRun:
 
 
 def _rebuild(folder: Path, description: dict[str, Any]) -> TrainedRun:
-    model = MLP.from_config(description["model"])
+    model = model_from_config(description["model"])
     model.load_state_dict(_read_weights(folder / MODEL_FILE))
     model.eval()
     shape = description.get("image_shape")

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from tunery._exceptions import ConfigError
 from tunery.cli._app import app, console
-from tunery.cli._train import FiniteFloat
+from tunery.cli._options import FiniteFloat
 from tunery.data import load_images
 from tunery.trained import UNSURE_FALLBACK, TrainedRun, load_run
 

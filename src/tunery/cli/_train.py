@@ -1,6 +1,7 @@
 """``tunery train`` and ``tunery predict``: train a network with a live progress bar, then use it.
 
-``train`` loads the data (``tunery.data.load_dataset``), builds ``MLP([D, *layers, C])``, trains it
+``train`` loads the data (``tunery.data.load_dataset``), builds ``MLP([D, *layers, C])`` (or, with
+``--model cnn``, a ``CNN`` of ``--conv`` blocks and a ``--layers`` head), trains it
 with the NumPy engine (or its PyTorch twin), shows cost and accuracies per epoch, and writes a run
 folder (``tunery.trained``) with the model, ``history.json``, ``metrics.json`` and ``curve.png``.
 ``predict`` reads such a folder and classifies photos.
@@ -11,7 +12,6 @@ line naming the option, the value and what was expected, and exit code 2.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -35,10 +35,18 @@ from threadpoolctl import threadpool_limits
 from tunery._exceptions import ConfigError
 from tunery.cli._app import app, console, console_err
 from tunery.cli._augment import augment_options, augmenting
-from tunery.data import NORMALIZE_KINDS, AugmentSettings, Dataset, load_dataset, parse_classes
-from tunery.nn import MLP
+from tunery.cli._options import (
+    FiniteFloat,
+    Parsed,
+    check_classes,
+    parse_conv,
+    parse_decay,
+    parse_layers,
+)
+from tunery.data import NORMALIZE_KINDS, AugmentSettings, Dataset, load_dataset
+from tunery.nn import CNN, MLP
 from tunery.nn.optimizers import OPTIMIZERS
-from tunery.nn.schedules import SCHEDULES, Schedule, make_schedule
+from tunery.nn.schedules import Schedule
 from tunery.nn.spec import BACKENDS, DEFAULT_LR, TrainSpec, make_trainer, renamed
 from tunery.nn.train import EpochMetrics, History
 from tunery.report._curves import learning_curve, render_learning_curve
@@ -52,97 +60,6 @@ from tunery.trained import (
 )
 
 __all__ = ["TrainSettings", "parse_decay", "parse_layers", "train"]
-
-
-# -------------------------------------------------------------------------------- option parsing
-
-
-class FiniteFloat(click.FloatRange):
-    """A ``click.FloatRange`` that also refuses NaN and infinity (which compare as in range)."""
-
-    name = "number"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return number
-
-
-def parse_layers(text: str) -> tuple[int, ...]:
-    """``"25,12"`` → ``(25, 12)``; ``"none"`` or ``""`` → ``()`` (softmax regression)."""
-    cleaned = text.strip().lower()
-    if cleaned in ("", "none"):
-        return ()
-    expected = "hidden-layer sizes as integers >= 1 separated by commas, e.g. 25,12 (or none)"
-    sizes = []
-    for part in cleaned.split(","):
-        try:
-            size = int(part.strip())
-        except ValueError:
-            raise ConfigError("--layers", text, expected) from None
-        if size < 1:
-            raise ConfigError("--layers", text, expected)
-        sizes.append(size)
-    return tuple(sizes)
-
-
-def parse_decay(text: str) -> Schedule:
-    """``NAME[:V1[:V2]]`` → a ``Schedule``; values fill the schedule's options in order.
-
-    ``none``, ``inverse_time:RATE``, ``exponential:RATE``, ``inverse_sqrt:K``,
-    ``step:EVERY:FACTOR``; omitted values take the schedule's defaults.
-    """
-    name, *values = (part.strip() for part in text.split(":"))
-    kind = SCHEDULES.get(name.lower().replace("-", "_"))
-    if kind is None:
-        raise ConfigError("--decay", text, f"one of {', '.join(SCHEDULES)} (see --help)")
-    option_names = list(kind.options)
-    if len(values) > len(option_names):
-        expected = ":".join([name, *(option.upper() for option in option_names)])
-        raise ConfigError("--decay", text, f"at most {len(option_names)} values: {expected}")
-    options: dict[str, float] = {}
-    for option, value in zip(option_names, values, strict=False):
-        options[option] = _number(value, integer=kind.options[option].integer, text=text)
-    try:
-        return make_schedule(name, **options)
-    except ConfigError as error:
-        form = ":".join([name, *(option.upper() for option in option_names)])
-        expected = f"{form} with {error.field.upper()} {error.expected}"
-        raise ConfigError("--decay", text, expected) from None
-
-
-def _number(value: str, *, integer: bool, text: str) -> float:
-    try:
-        return int(value) if integer else float(value)
-    except ValueError:
-        kind = "an integer" if integer else "a number"
-        raise ConfigError("--decay", text, f"{kind} after ':', not {value!r}") from None
-
-
-class _Parsed(click.ParamType[Any]):
-    """A click type from a parser that raises ``ConfigError``: the error becomes a usage error."""
-
-    def __init__(self, name: str, parser: Callable[[str], Any]) -> None:
-        self.name = name
-        self.parser = parser
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if not isinstance(value, str):
-            return value  # already converted (a default given as a value)
-        try:
-            return self.parser(value)
-        except ConfigError as error:
-            self.fail(f"expected {error.expected}, got {value!r}.", param, ctx)
-
-
-def _check_classes(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None:
-        try:
-            parse_classes(value)
-        except ConfigError as error:
-            raise click.BadParameter(f"expected {error.expected}.") from None
-    return value
 
 
 # -------------------------------------------------------------------------------------- settings
@@ -170,6 +87,9 @@ class TrainSettings:
     threads: int
     seed: int
     augment: AugmentSettings = field(default_factory=AugmentSettings)
+    model: str = "mlp"
+    conv: tuple[tuple[int, int], ...] = ((16, 3), (32, 3))
+    pool: int = 2
 
     def train_spec(self) -> TrainSpec:
         """The training recipe (``--beta`` is β for momentum/RMSprop, β1 for Adam); errors name
@@ -183,9 +103,15 @@ class TrainSettings:
             raise ConfigError("--beta", self.beta, expected)
         return spec
 
+    def check_model(self) -> None:
+        """A CNN has no dropout: ``--keep-prob`` below 1 with ``--model cnn`` is refused."""
+        if self.model == "cnn" and self.keep_prob != 1.0:
+            raise ConfigError("--keep-prob", self.keep_prob, "1 with --model cnn (no dropout)")
+
     def options(self) -> dict[str, Any]:
         options = asdict(self)
         options["layers"] = list(self.layers)
+        options["conv"] = [list(block) for block in self.conv]
         options["decay"] = self.decay.to_dict()
         return options
 
@@ -208,20 +134,40 @@ _DECAY_HELP = (
 )
 @click.option(
     "--classes",
-    callback=_check_classes,
+    callback=check_classes,
     help="Classes to keep, e.g. 0-5 or 0,2,4 (default: all).",
 )
 @click.option(
     "--layers",
-    type=_Parsed("SIZES", parse_layers),
+    type=Parsed("SIZES", parse_layers),
     default="25,12",
     help="Hidden-layer sizes, comma-separated ('none' for softmax regression); the input and "
     "output sizes come from the data.",
 )
 @click.option(
+    "--model",
+    "model_kind",
+    type=click.Choice(["mlp", "cnn"]),
+    default="mlp",
+    help="mlp: Dense layers on the pixels; cnn: --conv blocks (Conv2D → BatchNorm2d → ReLU → "
+    "MaxPool2D), then --layers as the dense head.",
+)
+@click.option(
+    "--conv",
+    type=Parsed("BLOCKS", parse_conv),
+    default="16:3,32:3",
+    help="The CNN's blocks as FILTERS:KERNEL, comma-separated (with --model cnn).",
+)
+@click.option(
+    "--pool",
+    type=click.IntRange(min=1),
+    default=2,
+    help="Max-pooling window and stride after each CNN block (1: none).",
+)
+@click.option(
     "--batchnorm/--no-batchnorm",
     default=True,
-    help="Batch normalization after every hidden Dense layer.",
+    help="Batch normalization after every hidden Dense layer (and every convolution of a CNN).",
 )
 @click.option(
     "--optimizer",
@@ -240,7 +186,7 @@ _DECAY_HELP = (
 )
 @click.option(
     "--decay",
-    type=_Parsed("SCHEDULE", parse_decay),
+    type=Parsed("SCHEDULE", parse_decay),
     default="none",
     help=_DECAY_HELP,
 )
@@ -319,6 +265,9 @@ def train(
     data: str,
     classes: str | None,
     layers: tuple[int, ...],
+    model_kind: str,
+    conv: tuple[tuple[int, int], ...],
+    pool: int,
     batchnorm: bool,
     optimizer: str,
     lr: float | None,
@@ -354,6 +303,9 @@ def train(
         classes=classes,
         layers=layers,
         batchnorm=batchnorm,
+        model=model_kind,
+        conv=conv,
+        pool=pool,
         optimizer=optimizer,
         lr=DEFAULT_LR[optimizer] if lr is None else lr,
         beta=beta,
@@ -370,8 +322,10 @@ def train(
         augment=augment,
     )
     settings.train_spec()  # validate early
+    settings.check_model()
     _check_backend(backend)
     dataset = _load(settings)
+    _build_model(dataset, settings)  # blocks too deep for the images fail here, before any folder
     folder = _run_folder(out, name, settings)
     result = _train_with_progress(dataset, settings)
     metrics = _save(folder, dataset, settings, result)
@@ -382,7 +336,10 @@ def train(
 
 def _run_folder(out: Path, name: str | None, settings: TrainSettings) -> Path:
     try:
-        return new_run_dir(out, name or run_folder_name(settings.data, settings.layers))
+        hidden: tuple[int | str, ...] = settings.layers
+        if settings.model == "cnn":
+            hidden = ("cnn", *(f"{f}x{k}" for f, k in settings.conv), *settings.layers)
+        return new_run_dir(out, name or run_folder_name(settings.data, hidden))
     except ConfigError as error:  # name the command-line option, not the function argument
         raise ConfigError(f"--{error.field}", error.value, error.expected) from None
 
@@ -414,7 +371,7 @@ def _load(settings: TrainSettings) -> Dataset:
 class TrainResult:
     """What training produced: the model (NumPy, whatever the backend) and its ``History``."""
 
-    model: MLP
+    model: MLP | CNN
     history: History
     seconds: float
 
@@ -467,7 +424,22 @@ def _epoch_summary(metrics: EpochMetrics) -> str:
     return "  ".join(parts)
 
 
-def _build_model(dataset: Dataset, settings: TrainSettings) -> MLP:
+def _build_model(dataset: Dataset, settings: TrainSettings) -> MLP | CNN:
+    if settings.model == "cnn":
+        if dataset.image_shape is None:
+            raise ConfigError("--model", "cnn", "images to convolve (photos, .h5 or the digits)")
+        try:
+            return CNN(
+                dataset.image_shape,
+                dataset.num_classes,
+                conv=settings.conv,
+                dense=settings.layers,
+                batchnorm=settings.batchnorm,
+                pool=settings.pool,
+                seed=settings.seed,
+            )
+        except ConfigError as error:
+            raise renamed(error, "--") from None
     sizes = [dataset.num_features, *settings.layers, dataset.num_classes]
     return MLP(
         sizes, batchnorm=settings.batchnorm, keep_prob=settings.keep_prob, seed=settings.seed
@@ -475,7 +447,7 @@ def _build_model(dataset: Dataset, settings: TrainSettings) -> MLP:
 
 
 def _train(
-    model: MLP, dataset: Dataset, settings: TrainSettings, on_epoch: EpochCallback
+    model: MLP | CNN, dataset: Dataset, settings: TrainSettings, on_epoch: EpochCallback
 ) -> History:
     """Train ``model`` in place (the torch engine copies its weights back: runs save as NumPy)."""
     spec = settings.train_spec()
@@ -499,7 +471,7 @@ def _train(
 # ------------------------------------------------------------------------------------ saving
 
 
-def _accuracies(model: MLP, dataset: Dataset, outcome: str) -> dict[str, float | None]:
+def _accuracies(model: MLP | CNN, dataset: Dataset, outcome: str) -> dict[str, float | None]:
     """Accuracy per split; ``None`` for a diverged run, whose figures would mean nothing."""
     splits = {
         "train": (dataset.X_train, dataset.y_train),

@@ -51,6 +51,8 @@ _SCHEDULE_FIELDS = {
     "every": "decay_every",
 }
 _LAYER_KEYS = ("units", "num_layers")
+_CONV_KEYS = ("filters", "kernel", "conv_blocks")
+MODEL_KINDS = ("mlp", "cnn")
 
 SEARCHABLE = (
     "lr",
@@ -68,12 +70,15 @@ SEARCHABLE = (
     "activation",
     "batchnorm",
     "decay",
+    "filters",
+    "kernel",
+    "conv_blocks",
     "image_size",
     *(f"augment.{name}" for name in AugmentSettings.__dataclass_fields__),
 )
-"""The names ``[space]`` may search: the model's settings, ``units`` and ``num_layers``, the
-data's ``image_size`` (see ``DATA_SEARCHABLE``) and the augmentation's amounts
-(``augment.rotation``..., see ``AUGMENT_SEARCHABLE``)."""
+"""The names ``[space]`` may search: the model's settings, ``units`` and ``num_layers``, a CNN's
+``filters``, ``kernel`` and ``conv_blocks``, the data's ``image_size`` (see ``DATA_SEARCHABLE``)
+and the augmentation's amounts (``augment.rotation``..., see ``AUGMENT_SEARCHABLE``)."""
 DATA_SEARCHABLE = ("image_size",)
 """The searchable names that belong to ``[data]``: each value loads (and caches) its own dataset."""
 AUGMENT_SEARCHABLE = tuple(name for name in SEARCHABLE if name.startswith("augment."))
@@ -136,6 +141,20 @@ def _widths(value: Any, where: str) -> tuple[int, ...]:
     if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
         raise ConfigError(where, value, "a list of hidden layer sizes, e.g. [64, 32] ([] for none)")
     return tuple(_integer(1)(size, f"{where}[{i}]") for i, size in enumerate(value))
+
+
+def _blocks(value: Any, where: str) -> tuple[tuple[int, int], ...]:
+    expected = "a non-empty list of [filters, kernel] pairs, e.g. [[16, 3], [32, 3]]"
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple) or not value:
+        raise ConfigError(where, value, expected)
+    blocks = []
+    for i, block in enumerate(value):
+        if isinstance(block, str | bytes) or not isinstance(block, list | tuple) or len(block) != 2:
+            raise ConfigError(f"{where}[{i}]", block, "a [filters, kernel] pair, e.g. [16, 3]")
+        filters = _integer(1)(block[0], f"{where}[{i}].filters")
+        kernel = _integer(1)(block[1], f"{where}[{i}].kernel")
+        blocks.append((filters, kernel))
+    return tuple(blocks)
 
 
 def _top(value: Any, where: str) -> float | int:
@@ -256,7 +275,11 @@ _DATA_CHECKS: dict[str, Check] = {
 class ModelSection:
     """``[model]``: the fixed parts of the trainer; any of ``SEARCHABLE`` may be searched instead.
 
-    ``layers`` are the hidden sizes (the input and output sizes come from the data). ``lr``
+    ``layers`` are the hidden sizes (the input and output sizes come from the data). With
+    ``kind = "cnn"`` the model is a ``tunery.nn.CNN``: the ``conv`` blocks ``[filters, kernel]``
+    (each Conv2D → BatchNorm2d, or a bias → ReLU → ``pool × pool`` max-pooling; ``pool = 1``:
+    none), then ``layers`` as the hidden sizes of its dense head; it has no dropout
+    (``keep_prob`` 1) and uses ReLU. ``lr``
     left out is the optimizer's default (``tunery.nn.spec.DEFAULT_LR``: 0.01 for gd and momentum,
     0.001 for rmsprop and adam, as for ``tunery train``). ``beta`` is β of momentum and RMSprop and
     β1 of Adam; ``decay_rate`` and ``decay_every`` set the chosen schedule's option (``None``: the
@@ -264,6 +287,9 @@ class ModelSection:
     """
 
     layers: tuple[int, ...] = (64, 32)
+    kind: str = "mlp"
+    conv: tuple[tuple[int, int], ...] = ((16, 3), (32, 3))
+    pool: int = 2
     batchnorm: bool = True
     activation: Activation = "relu"
     optimizer: str = "adam"
@@ -283,6 +309,11 @@ class ModelSection:
 
     def __post_init__(self) -> None:
         _check_fields(self, "model", _MODEL_CHECKS)
+        if self.kind == "cnn":
+            if self.keep_prob != 1.0:
+                raise ConfigError("model.keep_prob", self.keep_prob, "1.0 with kind = 'cnn'")
+            if self.activation != "relu":
+                raise ConfigError("model.activation", self.activation, "'relu' with kind = 'cnn'")
         self.train_spec()  # the optimizer's and the schedule's own rules, named by our fields
 
     def train_spec(self) -> TrainSpec:
@@ -312,6 +343,9 @@ class ModelSection:
 
 _MODEL_CHECKS: dict[str, Check] = {
     "layers": _widths,
+    "kind": _one_of(MODEL_KINDS),
+    "conv": _blocks,
+    "pool": _integer(1),
     "batchnorm": _boolean,
     "activation": _one_of(get_args(Activation)),
     "optimizer": _one_of(tuple(OPTIMIZERS)),

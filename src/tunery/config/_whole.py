@@ -13,6 +13,7 @@ from tunery._validation import (
     under,
 )
 from tunery.config._sections import (
+    _CONV_KEYS,
     _DECAY_EVERY,
     _DECAY_RATE,
     _LAYER_KEYS,
@@ -31,6 +32,7 @@ from tunery.config._sections import (
 )
 from tunery.config._writing import _dump_toml
 from tunery.data import DIGITS, AugmentSettings
+from tunery.nn.cnn import feature_shape
 from tunery.nn.spec import OPTIMIZER_FIELDS
 from tunery.pruners import make_pruner
 from tunery.space import Choice, Distribution, Float, Int, Space, space_to_dict
@@ -63,6 +65,7 @@ class TuneConfig:
             raise ConfigError("space", {}, "at least one searched setting")
         _check_used(self.model, self.space)
         _check_data_searched(self.data, self.space)
+        _check_cnn_fits(self.model, self.data, self.space)
         for name, distribution in self.space.items():
             _check_searched(self.model, name, distribution)
         if (
@@ -116,7 +119,8 @@ class TuneConfig:
 
 
 def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+    """Tuples as lists, nested ones too (a CNN's blocks), as TOML reads them back."""
+    return [_plain(item) for item in value] if isinstance(value, tuple) else value
 
 
 def _endpoints(distribution: Distribution) -> list[tuple[str, Any]]:
@@ -172,11 +176,39 @@ def _check_used(model: ModelSection, space: Space) -> None:
         for name, table in (("decay_rate", _DECAY_RATE), ("decay_every", _DECAY_EVERY)):
             if name in searched and model.decay not in table:
                 raise ConfigError(f"space.{name}", name, f"model.decay = one of {', '.join(table)}")
+    if model.kind != "cnn":
+        for name in sorted(searched & set(_CONV_KEYS)):
+            raise ConfigError(f"space.{name}", name, "model.kind = 'cnn' (a convolutional setting)")
     if "units" in searched and "num_layers" not in searched and not model.layers:
         raise ConfigError("space.units", "units", "hidden layers to resize: non-empty model.layers")
     if "num_layers" in searched and "units" not in searched and not model.layers:
         expected = "a hidden size to repeat: non-empty model.layers, or units searched too"
         raise ConfigError("space.num_layers", "num_layers", expected)
+
+
+def _check_cnn_fits(model: ModelSection, data: DataSection, space: Space) -> None:
+    """A CNN's blocks must leave at least one pixel of the images it gets, for every searched
+    number of blocks, kernel size and image size at the ends of their ranges (the digits are
+    8 × 8, photos ``data.image_size``; .h5 images are checked when loaded)."""
+    if model.kind != "cnn":
+        return
+    if "image_size" in space:
+        sides = [int(value) for _, value in _endpoints(space["image_size"])]
+    else:
+        sides = [8] if data.source == DIGITS else [data.image_size]
+    if data.source != DIGITS and Path(data.source).suffix == ".h5":
+        return
+    counts = (
+        [int(v) for _, v in _endpoints(space["conv_blocks"])] if "conv_blocks" in space else [None]
+    )
+    kernels = [int(v) for _, v in _endpoints(space["kernel"])] if "kernel" in space else [None]
+    where = "space.conv_blocks" if "conv_blocks" in space else "model.conv"
+    for side in sides:
+        for count in counts:
+            for kernel in kernels:
+                blocks = conv_blocks(model.conv, kernel=kernel, count=count)
+                with under(where):
+                    feature_shape(blocks, model.pool, (side, side))
 
 
 def hidden_layers(
@@ -199,6 +231,30 @@ def hidden_layers(
     return tuple(sizes)
 
 
+def conv_blocks(
+    blocks: tuple[tuple[int, int], ...],
+    filters: int | None = None,
+    kernel: int | None = None,
+    count: int | None = None,
+) -> tuple[tuple[int, int], ...]:
+    """A CNN's blocks for searched ``conv_blocks`` (``count``), ``filters`` and ``kernel``.
+
+    ``count`` keeps the first blocks or repeats the last one; ``filters`` is the first block's
+    filter count, the others keep their ratio to it (rounded); ``kernel`` is every block's size:
+    ``conv_blocks(((16, 3), (32, 3)), filters=24) == ((24, 3), (48, 3))``;
+    ``conv_blocks(((16, 3), (32, 3)), count=3, kernel=5) == ((16, 5), (32, 5), (32, 5))``.
+    """
+    sizes = list(blocks)
+    if count is not None:
+        sizes = (sizes + [sizes[-1]] * count)[:count]
+    if filters is not None:
+        first = sizes[0][0]
+        sizes = [(max(1, round(filters * f / first)), k) for f, k in sizes]
+    if kernel is not None:
+        sizes = [(f, kernel) for f, _ in sizes]
+    return tuple(sizes)
+
+
 def trial_model(model: ModelSection, params: Mapping[str, Any]) -> ModelSection:
     """The fixed ``model`` with a trial's searched ``params`` put in, validated.
 
@@ -210,10 +266,14 @@ def trial_model(model: ModelSection, params: Mapping[str, Any]) -> ModelSection:
         raise ConfigError("params", unknown, "searchable settings: " + ", ".join(SEARCHABLE))
     units = _optional(_integer(1))(params.get("units"), "model.units")
     num_layers = _optional(_integer(1))(params.get("num_layers"), "model.num_layers")
-    skipped = {*_LAYER_KEYS, *DATA_SEARCHABLE, *AUGMENT_SEARCHABLE}
+    searched_conv = [
+        _optional(_integer(1))(params.get(name), f"model.{name}") for name in _CONV_KEYS
+    ]
+    skipped = {*_LAYER_KEYS, *_CONV_KEYS, *DATA_SEARCHABLE, *AUGMENT_SEARCHABLE}
     settings = {k: v for k, v in params.items() if k not in skipped}
     layers = hidden_layers(model.layers, units, num_layers)
-    return dataclasses.replace(model, layers=layers, **settings)
+    conv = conv_blocks(model.conv, *searched_conv)
+    return dataclasses.replace(model, layers=layers, conv=conv, **settings)
 
 
 def trial_data(data: DataSection, params: Mapping[str, Any]) -> DataSection:

@@ -3,7 +3,8 @@
 from typing import TYPE_CHECKING, Any
 
 from tunery.nn._base import Array, Layer
-from tunery.nn.batchnorm import BatchNorm
+from tunery.nn.batchnorm import BatchNorm, BatchNorm2d
+from tunery.nn.cnn import CNN, model_from_config
 from tunery.nn.gradcheck import (
     check_layer_gradients,
     check_model_gradients,
@@ -21,12 +22,14 @@ if TYPE_CHECKING:
     from tunery.nn.sklearn import MLPClassifier
 
 __all__ = [
+    "CNN",
     "GD",
     "MLP",
     "NO_INPUT_GRAD",
     "Adam",
     "Array",
     "BatchNorm",
+    "BatchNorm2d",
     "Dense",
     "Dropout",
     "EpochMetrics",
@@ -48,6 +51,7 @@ __all__ = [
     "fit",
     "make_optimizer",
     "make_schedule",
+    "model_from_config",
     "numerical_gradient",
     "one_hot",
     "relative_error",

@@ -1,11 +1,13 @@
-"""Batch normalization of the pre-activations ``z: (N, D)``, one mean and variance per feature.
+"""Batch normalization, one mean and variance per feature (``BatchNorm``, ``z: (N, D)``) or per
+channel of an image batch (``BatchNorm2d``, ``z: (N, C, H, W)``).
 
 Train mode normalizes with the mini-batch's mean and biased variance and folds them into running
 averages; eval mode normalizes with the running averages, so it works on any batch, even of one.
 With the defaults it matches ``torch.nn.BatchNorm1d(D, eps=1e-5, momentum=0.1)`` in both modes:
 torch's ``momentum`` weighs the new batch, ours weighs the running value
 (``running ← m·running + (1 − m)·batch``), and, like torch, the running variance averages the
-unbiased batch variance.
+unbiased batch variance. ``BatchNorm2d`` matches ``torch.nn.BatchNorm2d`` the same way: its
+statistics run over the ``m = N·H·W`` values of each channel.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import numpy as np
 
 from tunery._exceptions import ConfigError
 from tunery._validation import POSITIVE, Interval, check_scalar
-from tunery.nn._base import Array, Layer, as_dtype, check_positive_int
+from tunery.nn._base import Array, Layer, as_dtype, check_positive_int, column_sums
 
-__all__ = ["BatchNorm"]
+__all__ = ["BatchNorm", "BatchNorm2d"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ class BatchNorm(Layer):
         if self._cache is None:
             raise RuntimeError("BatchNorm.backward called before forward")
         x_norm, inv_std = self._cache.x_norm, self._cache.inv_std
-        np.sum(dout, axis=0, out=self.dbeta)
+        np.copyto(self.dbeta, column_sums(dout))
         np.einsum("ij,ij->j", dout, x_norm, out=self.dgamma)
         scale = self.gamma * inv_std
         if not self._cache.batch_stats:
@@ -98,7 +100,8 @@ class BatchNorm(Layer):
                 "at least 2 examples in train mode, where the batch variance is estimated "
                 "(call .eval() to normalize a single example with the running statistics)",
             )
-        mean = x.mean(axis=0)
+        mean = column_sums(x)
+        mean /= n
         x_norm: Array = x - mean
         # Column sums of squares without an (N, D) temporary; biased variance for normalizing.
         var = np.einsum("ij,ij->j", x_norm, x_norm)
@@ -111,7 +114,8 @@ class BatchNorm(Layer):
         return x_norm
 
     def _update_running(self, mean: Array, biased_var: Array, n: int) -> None:
-        """``running ← m·running + (1 − m)·batch``, with the unbiased variance ``σ²·N/(N − 1)``."""
+        """``running ← m·running + (1 − m)·batch``, with the unbiased variance ``σ²·n/(n − 1)``
+        (``n`` values went into each feature's statistics)."""
         weight = 1.0 - self.momentum
         self.running_mean *= self.momentum
         self.running_mean += weight * mean
@@ -141,3 +145,42 @@ class BatchNorm(Layer):
             f"BatchNorm({self.num_features}, eps={self.eps}, momentum={self.momentum}, "
             f"dtype={self.dtype.name})"
         )
+
+
+class BatchNorm2d(BatchNorm):
+    """``out = γ · (z − μ) / √(σ² + ε) + β`` per channel; ``z, out: (N, C, H, W)``, ``C`` =
+    ``num_features``.
+
+    A channel is one feature seen at every pixel: its μ and σ² are taken over its ``m = N·H·W``
+    values. So this is ``BatchNorm`` on the ``(N·H·W, C)`` matrix of channels-last pixels, and its
+    closed-form backward holds with ``m`` rows: ``dz = γ / (m·√(σ² + ε)) · (m·dout − Σ dout −
+    x̂ · Σ(dout · x̂))``, the sums per channel over ``(N, H, W)``. The matrix is a free view of
+    the channels-last memory a ``Conv2D`` output has (any other input is copied into it once).
+    Parameters, buffers, momentum and eps are ``BatchNorm``'s, shaped ``(C,)``. Train mode needs
+    ``m >= 2``.
+    """
+
+    def forward(self, x: Array) -> Array:
+        """``z: (N, C, H, W) -> out: (N, C, H, W)`` (a view of channels-last memory)."""
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            expected = f"an array of shape (N, {self.num_features}, H, W)"
+            raise ConfigError("x", x.shape, expected)
+        n, c, h, w = x.shape
+        if self.training and n * h * w < 2:
+            raise ConfigError(
+                "batch size",
+                f"{n} example of {h}×{w}",
+                "at least 2 values per channel in train mode (call .eval() to use the running "
+                "statistics)",
+            )
+        out = super().forward(x.transpose(0, 2, 3, 1).reshape(n * h * w, c))
+        return out.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+    def backward(self, dout: Array) -> Array:
+        """``dout: (N, C, H, W) -> dz: (N, C, H, W)``; fills ``dgamma`` and ``dbeta``."""
+        n, c, h, w = dout.shape
+        dz = super().backward(dout.transpose(0, 2, 3, 1).reshape(n * h * w, c))
+        return dz.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+    def __repr__(self) -> str:
+        return "BatchNorm2d" + super().__repr__().removeprefix("BatchNorm")

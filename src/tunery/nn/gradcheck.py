@@ -14,9 +14,9 @@ import numpy as np
 
 from tunery._exceptions import ConfigError
 from tunery.nn._base import Array, Layer
+from tunery.nn._network import Network
 from tunery.nn.layers import NO_INPUT_GRAD, Dropout
 from tunery.nn.losses import softmax_cross_entropy
-from tunery.nn.model import MLP
 
 __all__ = [
     "check_layer_gradients",
@@ -80,7 +80,9 @@ def check_layer_gradients(
     return _check(layer, np.array(x, dtype=np.float64), objective, eps)
 
 
-def check_model_gradients(model: MLP, x: Array, y: Array, *, eps: float = 1e-6) -> dict[str, float]:
+def check_model_gradients(
+    model: Network, x: Array, y: Array, *, eps: float = 1e-6
+) -> dict[str, float]:
     """Relative error of every parameter gradient of a float64 ``model`` under the mean softmax
     cross-entropy of ``model.forward(x: (N, D))`` against labels ``y: (N,)``.
 
@@ -132,5 +134,5 @@ def _value_of(evaluate: Callable[[], tuple[float, Array]]) -> Callable[[Array], 
 
 
 def _dropouts(layer: Layer) -> list[Dropout]:
-    layers = layer.layers if isinstance(layer, MLP) else [layer]
+    layers = layer.layers if isinstance(layer, Network) else [layer]
     return [lay for lay in layers if isinstance(lay, Dropout)]

@@ -7,9 +7,9 @@ share one forward pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -17,9 +17,9 @@ from numpy.typing import ArrayLike
 from tunery._exceptions import ConfigError
 from tunery._validation import KEEP_PROB, check_int, check_scalar
 from tunery.nn._base import Array, Layer, as_dtype, check_positive_int
+from tunery.nn._network import Network
 from tunery.nn.batchnorm import BatchNorm
 from tunery.nn.layers import Dense, Dropout, Init, ReLU, Sigmoid, Tanh
-from tunery.nn.losses import softmax
 
 __all__ = ["MLP", "Activation"]
 
@@ -31,7 +31,7 @@ _INITS: dict[str, Init] = {"relu": "he", "tanh": "xavier", "sigmoid": "xavier"}
 _CONFIG_KEYS = ("sizes", "batchnorm", "activation", "keep_prob", "seed", "dtype")
 
 
-class MLP(Layer):
+class MLP(Network):
     """A fully connected classifier; ``sizes = [D, h1, ..., C]``.
 
     Each hidden block is ``Dense → [BatchNorm] → activation → [Dropout]``. A Dense layer followed by
@@ -90,93 +90,12 @@ class MLP(Layer):
                 layers.append(Dropout(self.keep_prob, self.rng))
         return layers
 
-    def forward(self, x: ArrayLike) -> Array:
-        """``x: (N, sizes[0]) -> logits: (N, sizes[-1])``; ``x`` is cast to the model's dtype."""
+    def prepare_input(self, x: ArrayLike) -> Array:
+        """``x: (N, sizes[0])`` cast to the model's dtype (ConfigError for another shape)."""
         out = np.asarray(x, dtype=self.dtype)
         if out.ndim != 2 or out.shape[1] != self.sizes[0]:
             raise ConfigError("x", out.shape, f"an array of shape (N, {self.sizes[0]})")
-        for layer in self.layers:
-            out = layer.forward(out)
         return out
-
-    def backward(self, dlogits: Array) -> Array:
-        """``dlogits: (N, sizes[-1])``; fills every layer's gradients.
-
-        Returns ``NO_INPUT_GRAD``: the first Dense layer does not compute ``dx``.
-        """
-        grad = dlogits
-        for layer in reversed(self.layers):
-            grad = layer.backward(grad)
-        return grad
-
-    def predict_proba(self, x: ArrayLike) -> Array:
-        """Class probabilities ``(N, C)`` in eval mode (running BN statistics, no dropout)."""
-        return softmax(self._eval_forward(x))
-
-    def predict(self, x: ArrayLike) -> Array:
-        """Predicted class indices ``(N,)`` (int64), in eval mode."""
-        labels: Array = np.argmax(self._eval_forward(x), axis=1)
-        return labels
-
-    def _eval_forward(self, x: ArrayLike) -> Array:
-        was_training = self.training
-        self.eval()
-        try:
-            return self.forward(x)
-        finally:
-            if was_training:
-                self.train()
-
-    def train(self) -> Self:
-        self.training = True
-        for layer in self.layers:
-            layer.train()
-        return self
-
-    def eval(self) -> Self:
-        self.training = False
-        for layer in self.layers:
-            layer.eval()
-        return self
-
-    def parameters(self) -> dict[str, Array]:
-        return self._collect(lambda layer: layer.parameters())
-
-    def gradients(self) -> dict[str, Array]:
-        return self._collect(lambda layer: layer.gradients())
-
-    def buffers(self) -> dict[str, Array]:
-        return self._collect(lambda layer: layer.buffers())
-
-    def _collect(self, part: Callable[[Layer], dict[str, Array]]) -> dict[str, Array]:
-        """One layer-level dictionary per layer, merged under ``"{layer_index}.{name}"`` keys."""
-        return {f"{i}.{k}": v for i, lay in enumerate(self.layers) for k, v in part(lay).items()}
-
-    def weight_keys(self) -> list[str]:
-        """Keys of the Dense weights, the only parameters L2 regularization applies to."""
-        return [f"{i}.W" for i, layer in enumerate(self.layers) if isinstance(layer, Dense)]
-
-    def l2_penalty(self) -> float:
-        """``Σ ‖W‖²`` over the Dense weights (not biases, γ, β); a cost adds ``λ/(2N)`` times it."""
-        params = self.parameters()
-        return sum(float(np.vdot(params[key], params[key])) for key in self.weight_keys())
-
-    def state_dict(self) -> dict[str, Array]:
-        """Copies of every parameter and buffer, under their keys (for checkpoints)."""
-        return {key: array.copy() for key, array in {**self.parameters(), **self.buffers()}.items()}
-
-    def load_state_dict(self, state: Mapping[str, ArrayLike]) -> None:
-        """Copy ``state`` (from ``state_dict()``) into the live arrays; keys, shapes must match."""
-        live = {**self.parameters(), **self.buffers()}
-        if set(state) != set(live):
-            found = sorted(set(state) ^ set(live))
-            expected = f"exactly the keys {sorted(live)}"
-            raise ConfigError("state", f"mismatched keys {found}", expected)
-        for key, target in live.items():
-            source = np.asarray(state[key])
-            if source.shape != target.shape:
-                raise ConfigError(f"state[{key!r}]", source.shape, f"shape {target.shape}")
-            np.copyto(target, source)
 
     def config(self) -> dict[str, Any]:
         """Plain JSON-able settings; ``MLP.from_config(model.config())`` rebuilds the same model."""

@@ -1,13 +1,17 @@
-"""The NumPy engine's MLP in PyTorch: the same layers, the same update rules, weights both ways.
+"""The NumPy engine's networks in PyTorch: the same layers and update rules, weights both ways.
 
-PyTorch is an optional extra (``pip install 'tunery[torch]'``); this module is the only part of
-tunery that imports it, and only when it is imported itself.
+PyTorch is an optional extra (``pip install 'tunery[torch]'``); this module (with
+``tunery.nn._torch_layers``, its layer twins) is the only part of tunery that imports it, and only
+when it is imported itself.
 
 - ``TorchMLP`` mirrors ``MLP`` layer for layer (``model.layers[i]`` is the twin of
   ``mlp.layers[i]``): ``Linear`` (no bias before ``BatchNorm1d``), ``BatchNorm1d`` (eps 1e-5,
   torch momentum 0.1 = our 0.9), ``ReLU`` / ``Tanh`` / ``Sigmoid``, inverted dropout, and a final
   ``Linear`` that returns the logits; the cost is ``nn.CrossEntropyLoss``. Built from the same
   config it starts from the same weights, so both engines train the same network.
+- ``TorchCNN`` mirrors ``CNN`` the same way: ``Conv2d`` (the same ``(F, C, k, k)`` weights),
+  ``BatchNorm2d``, ``ReLU``, ``MaxPool2d``, ``Flatten`` and the ``Linear`` head; it takes the
+  same channels-last rows (or ``(N, C, H, W)`` images).
 - ``to_torch(mlp)``, ``from_torch(model, mlp)`` and ``copy_weights(source, target)`` copy
   parameters and batch-norm running statistics exactly. Our ``W`` is ``(in, out)``
   (``x @ W``), torch's ``Linear.weight`` is ``(out, in)`` (``x @ weight.T``): one is the other
@@ -38,16 +42,26 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
     ) from error
 
 from tunery._exceptions import ConfigError
-from tunery._validation import KEEP_PROB, check_scalar
-from tunery.nn._base import Array, Layer, as_dtype
-from tunery.nn.batchnorm import BatchNorm
+from tunery.nn._base import Array
+from tunery.nn._network import Network
+from tunery.nn._torch_layers import (
+    TorchDropout,
+    copy_parameters,
+    numpy_layout,
+    torch_dtype,
+    torch_layout,
+    torch_tensors,
+    twin_of,
+)
+from tunery.nn.cnn import CNN
 from tunery.nn.engine import EngineFactory, NumpyEngine, model_generators
-from tunery.nn.layers import Dense, Dropout, ReLU, Sigmoid, Tanh
+from tunery.nn.layers import Dropout
 from tunery.nn.model import MLP, Activation
 from tunery.nn.optimizers import Optimizer, make_optimizer
 from tunery.nn.train import History, Trainer, fit
 
 __all__ = [
+    "TorchCNN",
     "TorchDropout",
     "TorchEngine",
     "TorchMLP",
@@ -61,44 +75,6 @@ __all__ = [
     "torch_dtype",
     "torch_engine",
 ]
-
-_DTYPES: Mapping[np.dtype[Any], torch.dtype] = {
-    np.dtype(np.float32): torch.float32,
-    np.dtype(np.float64): torch.float64,
-}
-
-
-def torch_dtype(dtype: Any) -> torch.dtype:
-    """``torch.float32`` or ``torch.float64`` for a NumPy float dtype, else a ConfigError."""
-    return _DTYPES[as_dtype(dtype)]
-
-
-class TorchDropout(nn.Module):
-    """Inverted dropout, ``nn.Dropout(p=1 − keep_prob)``, with masks drawn exactly as
-    ``tunery.nn.Dropout`` draws them, from a NumPy generator ``rng``.
-
-    ``x: (N, D) -> (N, D)``. Sharing the NumPy model's generator makes both engines drop the same
-    units, keeps a run a pure function of its seed (torch's global generator is never used), and
-    lets a checkpoint save the generator's state. Eval mode (or ``keep_prob == 1``) is the identity.
-    """
-
-    def __init__(self, keep_prob: float, rng: np.random.Generator | int | None = None) -> None:
-        super().__init__()
-        self.keep_prob = check_scalar("keep_prob", keep_prob, KEEP_PROB)
-        self.rng = np.random.default_rng(rng)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.keep_prob == 1.0:
-            return x
-        dtype = np.float64 if x.dtype == torch.float64 else np.float32
-        # As in tunery.nn.Dropout: uniform draws → 0/1 keep mask → scaled by 1/keep_prob.
-        mask = self.rng.random(tuple(x.shape), dtype=dtype)
-        np.less(mask, self.keep_prob, out=mask)
-        mask *= 1.0 / self.keep_prob
-        return x * torch.from_numpy(mask).to(device=x.device, dtype=x.dtype)
-
-    def extra_repr(self) -> str:
-        return f"keep_prob={self.keep_prob}"
 
 
 class TorchMLP(nn.Module):
@@ -133,7 +109,7 @@ class TorchMLP(nn.Module):
         self.sizes = twin.sizes
         self.dtype = torch_dtype(twin.dtype)
         self.settings: dict[str, Any] = twin.config()
-        self.layers = nn.Sequential(*(_twin_of(layer, self.dtype) for layer in twin.layers))
+        self.layers = nn.Sequential(*(twin_of(layer, self.dtype) for layer in twin.layers))
         self.criterion = nn.CrossEntropyLoss()
         copy_weights(twin, self)
 
@@ -147,148 +123,96 @@ class TorchMLP(nn.Module):
         return dict(self.settings)
 
 
-def _twin_of(layer: Layer, dtype: torch.dtype) -> nn.Module:
-    """The torch module that computes what the NumPy ``layer`` computes (a dropout layer shares
-    the layer's generator)."""
-    if isinstance(layer, Dense):
-        bias = layer.b is not None
-        return nn.Linear(layer.in_features, layer.out_features, bias=bias, dtype=dtype)
-    if isinstance(layer, BatchNorm):
-        # Torch's momentum weighs the new batch; ours weighs the running value.
-        momentum = 1.0 - layer.momentum
-        return nn.BatchNorm1d(layer.num_features, eps=layer.eps, momentum=momentum, dtype=dtype)
-    if isinstance(layer, Dropout):
-        return TorchDropout(layer.keep_prob, layer.rng)
-    return _ACTIVATION_TWINS[_activation_of(layer)]()
+class TorchCNN(nn.Module):
+    """``CNN(image_shape, num_classes, conv=..., dense=..., batchnorm=..., pool=..., seed=...,
+    dtype=...)`` in PyTorch: ``Conv2d`` → ``BatchNorm2d`` → ``ReLU`` → ``MaxPool2d`` blocks, then
+    ``Flatten`` and the ``Linear`` head.
+
+    ``forward`` takes rows ``(N, H·W·C)`` flattened channels-last (as ``tunery.data`` gives them)
+    or images ``(N, C, H, W)``, like ``CNN.forward``. ``self.layers[i]`` is the twin of
+    ``CNN.layers[i]``; the initial weights are the NumPy model's for the same seed.
+    """
+
+    def __init__(self, image_shape: Sequence[int], num_classes: int, **settings: Any) -> None:
+        super().__init__()
+        twin = CNN(image_shape, num_classes, **settings)
+        self.sizes = twin.sizes
+        self.image_shape = twin.image_shape
+        self.channels = twin.channels
+        self.dtype = torch_dtype(twin.dtype)
+        self.settings: dict[str, Any] = twin.config()
+        self.layers = nn.Sequential(*(twin_of(layer, self.dtype) for layer in twin.layers))
+        self.criterion = nn.CrossEntropyLoss()
+        copy_parameters(twin, self.layers, to_numpy=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Rows ``(N, H·W·C)`` or images ``(N, C, H, W)`` → logits ``(N, num_classes)``."""
+        if x.ndim == 2:
+            height, width = self.image_shape[:2]
+            x = x.reshape(len(x), height, width, self.channels).permute(0, 3, 1, 2)
+        out: torch.Tensor = self.layers(x)
+        return out
+
+    def config(self) -> dict[str, Any]:
+        """The ``CNN.config()`` this model mirrors."""
+        return dict(self.settings)
 
 
-_ACTIVATION_TWINS: Mapping[type[Layer], type[nn.Module]] = {
-    ReLU: nn.ReLU,
-    Tanh: nn.Tanh,
-    Sigmoid: nn.Sigmoid,
-}
-
-
-def _activation_of(layer: Layer) -> type[Layer]:
-    for kind in _ACTIVATION_TWINS:
-        if isinstance(layer, kind):
-            return kind
-    raise ConfigError("layer", layer, "Dense, BatchNorm, ReLU, Tanh, Sigmoid or Dropout")
-
-
-def _expected_signature(layer: Layer) -> tuple[str, tuple[tuple[int, ...], ...]]:
-    """What ``_signature`` gives for the twin of ``layer``, without building it."""
-    if isinstance(layer, Dense):
-        bias = ((layer.out_features,),) if layer.b is not None else ()
-        return "Linear", ((layer.out_features, layer.in_features), *bias)
-    if isinstance(layer, BatchNorm):
-        return "BatchNorm1d", ((layer.num_features,), (layer.num_features,))
-    if isinstance(layer, Dropout):
-        return TorchDropout.__name__, ()
-    return _ACTIVATION_TWINS[_activation_of(layer)].__name__, ()
-
-
-def _signature(module: nn.Module) -> tuple[str, tuple[tuple[int, ...], ...]]:
-    """A module's type and its parameters' shapes, for comparing architectures."""
-    return type(module).__name__, tuple(tuple(p.shape) for p in module.parameters())
+TorchNetwork = TorchMLP | TorchCNN
 
 
 # -- copying weights ------------------------------------------------------------------------------
 
 
-def to_torch(mlp: MLP) -> TorchMLP:
-    """A ``TorchMLP`` with ``mlp``'s config, weights, running statistics and dtype.
+def to_torch(network: MLP | CNN) -> TorchMLP | TorchCNN:
+    """The twin (``TorchMLP`` or ``TorchCNN``) with ``network``'s config, weights, running
+    statistics and dtype.
 
-    Its dropout layers draw their masks from ``mlp``'s own generator (shared, not copied): from
-    the same generator state, either model drops the same units.
+    Its dropout layers draw their masks from the network's own generator (shared, not copied):
+    from the same generator state, either model drops the same units.
     """
-    model = TorchMLP(**mlp.config())
-    copy_weights(mlp, model)
-    for layer, module in zip(mlp.layers, model.layers, strict=True):
+    if isinstance(network, CNN):
+        model: TorchNetwork = TorchCNN(
+            network.image_shape, network.num_classes, **_cnn_settings(network)
+        )
+    else:
+        model = TorchMLP(**network.config())
+    copy_weights(network, model)
+    for layer, module in zip(network.layers, model.layers, strict=True):
         if isinstance(layer, Dropout) and isinstance(module, TorchDropout):
             module.rng = layer.rng
     return model
 
 
-def from_torch(model: TorchMLP, mlp: MLP) -> MLP:
-    """Copy ``model``'s weights and running statistics into ``mlp`` (in place); returns ``mlp``.
+def _cnn_settings(network: CNN) -> dict[str, Any]:
+    config = network.config()
+    return {k: v for k, v in config.items() if k not in ("kind", "image_shape", "num_classes")}
 
-    Values are cast to ``mlp``'s dtype.
+
+def from_torch(model: TorchMLP | TorchCNN, network: MLP | CNN) -> MLP | CNN:
+    """Copy ``model``'s weights and running statistics into ``network`` (in place); returns it.
+
+    Values are cast to ``network``'s dtype.
     """
-    copy_weights(model, mlp)
-    return mlp
+    copy_weights(model, network)
+    return network
 
 
-def copy_weights(source: MLP | TorchMLP, target: MLP | TorchMLP) -> None:
-    """Copy every parameter and batch-norm buffer from ``source`` to ``target``, either way.
+def copy_weights(source: MLP | CNN | TorchNetwork, target: MLP | CNN | TorchNetwork) -> None:
+    """Copy every parameter and batch-norm buffer from ``source`` to ``target``, either way
+    (NumPy network → its twin, or twin → network).
 
     The two must have the same architecture (``ConfigError`` otherwise). ``W (in, out)`` goes to
-    ``weight (out, in)`` transposed, and back; batch-norm ``eps`` and ``momentum`` follow too.
+    ``weight (out, in)`` transposed, and back (convolution weights keep their layout); batch-norm
+    ``eps`` and ``momentum`` follow too.
     """
-    if isinstance(source, MLP) and isinstance(target, TorchMLP):
-        mlp, model, to_numpy = source, target, False
-    elif isinstance(source, TorchMLP) and isinstance(target, MLP):
-        mlp, model, to_numpy = target, source, True
+    if isinstance(source, Network) and isinstance(target, TorchNetwork):
+        copy_parameters(source, target.layers, to_numpy=False)
+    elif isinstance(source, TorchNetwork) and isinstance(target, Network):
+        copy_parameters(target, source.layers, to_numpy=True)
     else:
         found = f"{type(source).__name__} → {type(target).__name__}"
-        raise ConfigError("copy_weights", found, "MLP → TorchMLP or TorchMLP → MLP")
-    _check_same_architecture(mlp, model)
-    tensors = _torch_tensors(model)
-    with torch.no_grad():
-        for key, array in {**mlp.parameters(), **mlp.buffers()}.items():
-            tensor = tensors[key]
-            if to_numpy:
-                np.copyto(array, _numpy_layout(key, tensor))
-            else:
-                tensor.copy_(torch.from_numpy(_torch_layout(key, array)))
-    _copy_batchnorm_settings(mlp, model, to_numpy)
-
-
-def _torch_tensors(model: TorchMLP) -> dict[str, torch.Tensor]:
-    """``model``'s parameters and buffers under our keys (``"0.W"``, ``"1.gamma"``, ...).
-
-    A ``Linear``'s ``weight`` is our ``W`` (transposed), a ``BatchNorm1d``'s is our ``gamma``.
-    """
-    tensors: dict[str, torch.Tensor] = {}
-    for index, module in enumerate(model.layers):
-        if isinstance(module, nn.Linear):
-            tensors[f"{index}.W"] = module.weight
-            if module.bias is not None:
-                tensors[f"{index}.b"] = module.bias
-        elif isinstance(module, nn.BatchNorm1d):
-            named: dict[str, torch.Tensor | None] = {
-                "gamma": module.weight,
-                "beta": module.bias,
-                "running_mean": module.running_mean,
-                "running_var": module.running_var,
-            }
-            tensors |= {f"{index}.{name}": t for name, t in named.items() if t is not None}
-    return tensors
-
-
-def _torch_layout(key: str, array: Array) -> Array:
-    return array.T if key.endswith(".W") else array
-
-
-def _numpy_layout(key: str, tensor: torch.Tensor) -> Array:
-    values: Array = tensor.detach().cpu().numpy()
-    return values.T if key.endswith(".W") else values
-
-
-def _check_same_architecture(mlp: MLP, model: TorchMLP) -> None:
-    ours = [_expected_signature(layer) for layer in mlp.layers]
-    theirs = [_signature(module) for module in model.layers]
-    if ours != theirs:
-        raise ConfigError("model", model.config(), f"a TorchMLP with the architecture of {mlp!r}")
-
-
-def _copy_batchnorm_settings(mlp: MLP, model: TorchMLP, to_numpy: bool) -> None:
-    for layer, module in zip(mlp.layers, model.layers, strict=True):
-        if isinstance(layer, BatchNorm) and isinstance(module, nn.BatchNorm1d):
-            if to_numpy:
-                layer.eps, layer.momentum = module.eps, 1.0 - float(module.momentum or 0.0)
-            else:
-                module.eps, module.momentum = layer.eps, 1.0 - layer.momentum
+        raise ConfigError("copy_weights", found, "a network → its torch twin, or back")
 
 
 # -- optimizers -----------------------------------------------------------------------------------
@@ -368,7 +292,8 @@ def _torch_settings(kind: str, hp: Mapping[str, float]) -> dict[str, Any]:
 
 
 class TorchEngine:
-    """The PyTorch engine for ``Trainer``: ``model`` (the NumPy ``MLP``) trained as its twin.
+    """The PyTorch engine for ``Trainer``: ``model`` (the NumPy ``MLP`` or ``CNN``) trained as its
+    twin.
 
     The twin ``self.torch_model`` (``to_torch(model)``, on ``device``) takes the steps, through
     ``make_torch_optimizer``'s ``self.torch_optimizer``; ``optimizer`` is the NumPy ``Optimizer``,
@@ -380,10 +305,10 @@ class TorchEngine:
     """
 
     def __init__(
-        self, model: MLP, optimizer: Optimizer, *, device: str | torch.device = "cpu"
+        self, model: MLP | CNN, optimizer: Optimizer, *, device: str | torch.device = "cpu"
     ) -> None:
-        if not isinstance(model, MLP):
-            raise ConfigError("model", model, "a tunery.nn.MLP (its twin is built from it)")
+        if not isinstance(model, MLP | CNN):
+            raise ConfigError("model", model, "a tunery.nn.MLP or CNN (its twin is built from it)")
         self._model = model
         self._optimizer = optimizer
         self.device = torch.device(device)
@@ -391,16 +316,15 @@ class TorchEngine:
         self.torch_optimizer = make_torch_optimizer(
             optimizer.name, self.torch_model.parameters(), **optimizer.hyperparameters()
         )
-        self._weights = [
-            module.weight for module in self.torch_model.layers if isinstance(module, nn.Linear)
-        ]
+        tensors = torch_tensors(self.torch_model.layers)
+        self._weights = [tensors[key] for key in model.weight_keys()]  # what L2 applies to
         self._steps = 0  # optimizer steps taken (torch's SGD does not count them)
         self._source: Array | None = None  # the NumPy training set, to recognise it
         self._X = torch.empty(0)
         self._y = torch.empty(0)
 
     @property
-    def model(self) -> MLP:
+    def model(self) -> MLP | CNN:
         return self._model
 
     @property
@@ -478,7 +402,7 @@ class TorchEngine:
 
     def _trained_tensors(self) -> dict[str, torch.Tensor]:
         """The twin's parameters under our keys."""
-        tensors = _torch_tensors(self.torch_model)
+        tensors = torch_tensors(self.torch_model.layers)
         return {key: tensors[key] for key in self._model.parameters()}
 
     def _numpy_optimizer_state(self) -> dict[str, Any]:
@@ -493,7 +417,7 @@ class TorchEngine:
                 continue
             steps[key] = self._steps
             for ours, theirs, factor in _state_names(name, hp):
-                average = _numpy_layout(key, state[theirs]) * factor
+                average = numpy_layout(key, state[theirs]) * factor
                 arrays[f"{key}/{ours}"] = np.ascontiguousarray(average).reshape(-1)
                 scales[f"{key}/{ours}"] = 1.0
         return {
@@ -516,7 +440,7 @@ class TorchEngine:
             for ours, theirs, factor in _state_names(name, hp):
                 label = f"{key}/{ours}"
                 average = (state["scales"][label] / factor) * state["arrays"][label]
-                layout = _torch_layout(key, average.reshape(params[key].shape))
+                layout = torch_layout(key, average.reshape(params[key].shape))
                 entry[theirs] = torch.from_numpy(np.ascontiguousarray(layout))
             torch_state[order[id(tensors[key])]] = entry
         template = self.torch_optimizer.state_dict()
@@ -544,7 +468,7 @@ class TorchTrainer(Trainer):
 
     def __init__(
         self,
-        model: MLP,
+        model: MLP | CNN,
         optimizer: Optimizer,
         X: ArrayLike,
         y: ArrayLike,
@@ -561,7 +485,12 @@ def torch_engine(device: str | torch.device = "cpu") -> EngineFactory:
 
 
 def fit_torch(
-    model: MLP, X: ArrayLike, y: ArrayLike, *, device: str | torch.device = "cpu", **options: Any
+    model: MLP | CNN,
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    device: str | torch.device = "cpu",
+    **options: Any,
 ) -> History:
     """``fit(..., engine=TorchEngine)`` on ``device``: same arguments (plus ``device``), same
     ``History``; the trained weights end up in ``model``."""

@@ -1,9 +1,10 @@
-"""The built-in objective: train the engine's MLP from a config's fixed settings and trial params.
+"""The built-in objective: train the engine's MLP or CNN from a config's settings and trial params.
 
     objective = TrainerObjective(load_config("tune.toml"))
     study.caviar(objective, config.space, n_trials=config.run.trials)
 
-Per trial it builds ``MLP([D, *hidden, C])`` and a ``Trainer`` (``TorchTrainer``, the PyTorch
+Per trial it builds ``MLP([D, *hidden, C])`` (or a ``CNN`` with ``model.kind = "cnn"``) and a
+``Trainer`` (``TorchTrainer``, the PyTorch
 twin, when ``model.backend = "torch"``), trains ``config.epochs`` epochs and after each one reports
 ``loss``, ``train_accuracy``, ``val_accuracy`` and ``lr``, then asks ``trial.should_prune()``
 (raising ``tunery.Pruned`` when told). A NaN or inf cost reports that ``loss`` and raises
@@ -37,6 +38,7 @@ from tunery.config import (
     trial_model,
 )
 from tunery.data import Augmenter, AugmentSettings, Dataset, load_dataset, resizes_images
+from tunery.nn.cnn import CNN
 from tunery.nn.model import MLP
 from tunery.nn.spec import make_trainer, renamed
 from tunery.nn.train import EpochMetrics, Trainer
@@ -91,8 +93,12 @@ def load_data_section(data: DataSection) -> Dataset:
     )
 
 
-def build_model(settings: ModelSection, dataset: Dataset) -> MLP:
-    """``MLP([D, *settings.layers, C])`` for ``dataset``: rows ``(N, D)``, ``C`` classes."""
+def build_model(settings: ModelSection, dataset: Dataset) -> MLP | CNN:
+    """``MLP([D, *settings.layers, C])`` for ``dataset`` (rows ``(N, D)``, ``C`` classes), or with
+    ``kind = "cnn"`` a ``CNN`` of its images (``dataset.image_shape``) with ``settings.conv``
+    blocks and ``settings.layers`` as its dense head (errors name ``model.<setting>``)."""
+    if settings.kind == "cnn":
+        return _build_cnn(settings, dataset)
     sizes = [dataset.num_features, *settings.layers, dataset.num_classes]
     return MLP(
         sizes,
@@ -101,6 +107,24 @@ def build_model(settings: ModelSection, dataset: Dataset) -> MLP:
         keep_prob=settings.keep_prob,
         seed=settings.seed,
     )
+
+
+def _build_cnn(settings: ModelSection, dataset: Dataset) -> CNN:
+    if dataset.image_shape is None:
+        expected = "data of images (a photo folder, .h5 files or the digits)"
+        raise ConfigError("model.kind", "cnn", expected)
+    try:
+        return CNN(
+            dataset.image_shape,
+            dataset.num_classes,
+            conv=settings.conv,
+            dense=settings.layers,
+            batchnorm=settings.batchnorm,
+            pool=settings.pool,
+            seed=settings.seed,
+        )
+    except ConfigError as error:
+        raise renamed(error, "model.") from None
 
 
 def build_trainer(
