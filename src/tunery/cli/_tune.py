@@ -23,7 +23,14 @@ from rich.table import Table
 
 from tunery._exceptions import ConfigError
 from tunery.cli._app import REPORT_DIR, TOP_OPTION, app, console, console_err
-from tunery.config import DEFAULT_STORAGE, SAMPLERS, TuneConfig, default_config, load_config
+from tunery.config import (
+    DEFAULT_STORAGE,
+    GUIDED,
+    SAMPLERS,
+    TuneConfig,
+    default_config,
+    load_config,
+)
 from tunery.pruners import PRUNERS
 from tunery.records import FrozenTrial, TrialState
 from tunery.run import EXECUTORS, OUTPUT_LIMIT, connect
@@ -55,6 +62,11 @@ _STORAGE_HELP = f"Study store URL, e.g. sqlite:///runs/tunery.db [default: {DEFA
 @click.option("--rounds", type=int, help="Coarse-to-fine rounds, zooming between (run.rounds).")
 @click.option("--sampler", type=click.Choice(SAMPLERS), help="Sampler of new rounds (run.sampler).")
 @click.option(
+    "--guided",
+    type=click.Choice(["none", *GUIDED]),
+    help="Zoomed rounds draw from a model of the trials so far (run.guided).",
+)
+@click.option(
     "--pruner", type=click.Choice(["none", *PRUNERS]), help="Stop hopeless trials (run.pruner)."
 )
 @click.option("--epochs", type=int, help="Epochs per trial (run.epochs, over model.epochs).")
@@ -85,6 +97,7 @@ def tune(
     workers: int | None,
     rounds: int | None,
     sampler: str | None,
+    guided: str | None,
     pruner: str | None,
     epochs: int | None,
     executor: str | None,
@@ -113,8 +126,8 @@ def tune(
                      [data] source, classes, normalize, seed, val_fraction, test_fraction
                      [model] layers, batchnorm, optimizer, lr, beta, ..., epochs, backend
                      [space] lr = { low = 1e-4, high = 1, scale = "log" }, ...
-                     [run] trials, workers, rounds, sampler, pruner, epochs, top, margin,
-                           executor, address, resources
+                     [run] trials, workers, rounds, sampler, guided, guided_batch, pruner,
+                           epochs, top, margin, executor, address, resources
     Exit code 2 (and nothing written) for a bad config or flag.
     """
     settings = load_config(config) if config is not None else default_config()
@@ -123,6 +136,7 @@ def tune(
         workers=workers,
         rounds=rounds,
         sampler=sampler,
+        guided=guided,
         pruner=pruner,
         epochs=epochs,
         executor=executor,
@@ -341,7 +355,7 @@ def _show_trial(study: Study, number: int) -> None:
 def _round_table(round_: Round) -> Table:
     origin = "zoomed" if round_.box is not None else "given"
     table = Table(
-        title=f"round {round_.index} ({origin}, {round_.sampler} sampler)", title_justify="left"
+        title=f"round {round_.index} ({origin}, {round_.sampler_text})", title_justify="left"
     )
     for column in ("param", "kind", "range", "box (round-1 unit coords)"):
         table.add_column(column)

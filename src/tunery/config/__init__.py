@@ -77,6 +77,7 @@ from tunery.config._reading import DEFAULT_TOML, config_from_dict, default_confi
 from tunery.config._sections import (
     DATA_SEARCHABLE,
     DEFAULT_STORAGE,
+    GUIDED,
     METRICS,
     SAMPLERS,
     SEARCHABLE,
@@ -92,6 +93,7 @@ __all__ = [
     "DATA_SEARCHABLE",
     "DEFAULT_STORAGE",
     "DEFAULT_TOML",
+    "GUIDED",
     "METRICS",
     "SAMPLERS",
     "SEARCHABLE",

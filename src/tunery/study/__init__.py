@@ -49,18 +49,19 @@ from contextlib import contextmanager
 from os import PathLike
 from typing import Any
 
-from tunery._exceptions import ConfigError, TuneryWarning
+from tunery._exceptions import ConfigError, TuneryError, TuneryWarning
 from tunery._validation import POSITIVE, check_int, check_scalar
 from tunery.pruners import Pruner
 from tunery.records import FrozenTrial, StudySummary, TrialState, check_direction, clean_value
 from tunery.run import default_workers, execute
 from tunery.run._heartbeat import Beater
-from tunery.samplers import Sampler, sample_params
+from tunery.samplers import Guide, GuidedSampler, Sampler, sample_params
 from tunery.space import Box, Space, space_to_dict, validate_space, zoom
 from tunery.storage import BaseStorage, get_storage
 from tunery.study._helpers import (
     Round,
     _bound,
+    _check_guided,
     _check_params,
     _check_parent,
     _check_pruner,
@@ -194,6 +195,7 @@ class Study(StudyReader):
         self._lock = threading.RLock()
         self._rounds = [Round.from_record(r) for r in self.storage.get_rounds(self.study_id)]
         self._samplers: dict[int, Sampler] = {}
+        self._guide: tuple[tuple[int, int], Guide] | None = None  # (round, batch start), model
         self._running = False  # set by the first ask: this process is now the study's writer
         self._pending: dict[int, _Pending] = {}
         self._next_sample = 0
@@ -306,12 +308,22 @@ class Study(StudyReader):
 
     # -- rounds ----------------------------------------------------------------------------------
 
-    def zoom(self, top: float | int = 0.1, min_top: int = 3, margin: float = 0.1) -> Round:
+    def zoom(
+        self,
+        top: float | int = 0.1,
+        min_top: int = 3,
+        margin: float = 0.1,
+        *,
+        guided: str | GuidedSampler | None = None,
+    ) -> Round:
         """Add the next round: the current space narrowed around the best COMPLETE trials.
 
         Uses the trials of ALL rounds whose params lie in the base space (the latest space the
-        user gave); see ``tunery.space.zoom`` for ``top``, ``min_top`` and ``margin``.
+        user gave); see ``tunery.space.zoom`` for ``top``, ``min_top`` and ``margin``. ``guided``
+        (``"gp"``, ``"tpe"`` or a ``GuidedSampler``) makes the new round draw inside its box from
+        a model of the trials so far instead of the study's sampler (``tunery.samplers``).
         """
+        guide = _check_guided(guided)
         with self._lock:
             if not self._rounds:
                 self._rounds = self.rounds
@@ -334,14 +346,14 @@ class Study(StudyReader):
                 margin=margin,
                 base=base.space,
             )
-            return self._add_round(narrowed, box)
+            return self._add_round(narrowed, box, guide)
 
-    def _add_round(self, space: Space, box: Box | None) -> Round:
+    def _add_round(self, space: Space, box: Box | None, sampler: Sampler | None = None) -> Round:
         record = self.storage.add_round(
             self.study_id,
             space=space_to_dict(space),
             box=None if box is None else box.to_dict(),
-            sampler=_sampler_spec(self.sampler),
+            sampler=_sampler_spec(sampler or self.sampler),
         )
         self._rounds.append(Round.from_record(record))
         # A new round starts its own sequence of draws; interrupted draws of older rounds are
@@ -364,6 +376,7 @@ class Study(StudyReader):
         top: float | int = 0.1,
         min_top: int = 3,
         margin: float = 0.1,
+        guided: str | GuidedSampler | None = None,
         live: bool | None = None,
         executor: str = "local",
         address: str | None = None,
@@ -376,8 +389,11 @@ class Study(StudyReader):
         runs them in this process. ``live`` shows the pool's live view (default: in a terminal).
         With ``rounds > 1`` the study zooms after every ``trials_per_round`` (default
         ``n_trials // rounds``) finished trials, with ``top``, ``min_top`` and ``margin`` passed to
-        :meth:`zoom`. ``callbacks`` are called as ``callback(study, frozen_trial)`` after each
-        trial. ``executor="ray"`` runs the trials as Ray tasks on the cluster at ``address``
+        :meth:`zoom`; ``guided`` (``"gp"`` or ``"tpe"``) makes the zoomed rounds draw from a model
+        of the trials so far, batch by batch (``tunery.samplers.GuidedSampler``; a round keeps the
+        sampler it was created with when the study is resumed). ``callbacks`` are called as
+        ``callback(study, frozen_trial)`` after each trial. ``executor="ray"`` runs the trials as
+        Ray tasks on the cluster at ``address``
         (``"auto"``, ``HOST:PORT``, ``ray://HOST:PORT``), each holding ``resources``
         (``{"cpu": 1, "gpu": 0.25}``); ``workers`` is then unused (docs/cluster.md). Returns the
         study.
@@ -393,6 +409,7 @@ class Study(StudyReader):
                 "trials_per_round", targets[0], f"at least min_top={min_top} trials to zoom from"
             )
         hooks = _check_callbacks(callbacks)
+        guide = _check_guided(guided)
         with self._lock:
             self._prepare(space)
             self._sweep(force=True)
@@ -403,21 +420,39 @@ class Study(StudyReader):
                 hook(self, frozen)
 
         for index in range(stage, len(targets)):
-            with self.beating():
-                execute(
-                    self,
-                    objective,
-                    target=targets[index],
-                    workers=workers,
-                    on_finished=on_finished,
-                    live=live,
-                    executor=executor,
-                    address=address,
-                    resources=resources,
-                )
+            while True:
+                # A guided round runs batch by batch: its draws need the earlier batches finished.
+                stop = self._next_stop(targets[index])
+                with self.beating():
+                    execute(
+                        self,
+                        objective,
+                        target=stop,
+                        workers=workers,
+                        on_finished=on_finished,
+                        live=live,
+                        executor=executor,
+                        address=address,
+                        resources=resources,
+                    )
+                if stop >= targets[index]:
+                    break
             if index + 1 < len(targets):
-                self._zoom_if_possible(top=top, min_top=min_top, margin=margin)
+                self._zoom_if_possible(top=top, min_top=min_top, margin=margin, guided=guide)
         return self
+
+    def _next_stop(self, target: int) -> int:
+        """Where ``caviar`` may run to at once: ``target``, or the end of a guided batch."""
+        with self._lock:
+            current = self._rounds[-1]
+            sampler = self._round_sampler(current)
+            if not isinstance(sampler, GuidedSampler):
+                return target
+            trials = self.trials
+            settled = len(_settled(trials, current.index))
+            done = sum(1 for t in trials if t.state.is_finished() and not t.interrupted)
+            batch_end = sampler.batch_start(settled) + sampler.batch
+            return min(target, done + batch_end - settled)
 
     # -- heartbeats ------------------------------------------------------------------------------
 
@@ -488,7 +523,9 @@ class Study(StudyReader):
         )
         return record
 
-    def _zoom_if_possible(self, *, top: float | int, min_top: int, margin: float) -> None:
+    def _zoom_if_possible(
+        self, *, top: float | int, min_top: int, margin: float, guided: GuidedSampler | None
+    ) -> None:
         """Zoom between caviar's rounds, or go on in the same round when it cannot.
 
         A zoom needs ``min_top`` COMPLETE trials. Pruned, failed and diverged trials do not count,
@@ -497,7 +534,7 @@ class Study(StudyReader):
         """
         complete = len(self.get_trials([TrialState.COMPLETE]))
         if complete >= min_top:
-            self.zoom(top=top, min_top=min_top, margin=margin)
+            self.zoom(top=top, min_top=min_top, margin=margin, guided=guided)
             return
         warnings.warn(
             f"study {self.name!r}: only {complete} COMPLETE trial(s), fewer than min_top={min_top}"
@@ -557,13 +594,60 @@ class Study(StudyReader):
         entry.resumes[:0] = [trial.trial_id, *earlier]
         entry.resumes[:] = list(dict.fromkeys(entry.resumes))
 
-    def _draw(self, round_: Round, sample_id: int) -> dict[str, Any]:
+    def _round_sampler(self, round_: Round) -> Sampler:
         sampler = self._samplers.get(round_.index)
         if sampler is None:
             same = round_.sampler_spec in (self.sampler.name, _sampler_spec(self.sampler))
             sampler = self.sampler if same else _sampler_from_spec(round_.sampler_spec)
             self._samplers[round_.index] = sampler
-        return sample_params(sampler, round_.space, round_seed(self.seed, round_.index), sample_id)
+        return sampler
+
+    def _draw(self, round_: Round, sample_id: int) -> dict[str, Any]:
+        sampler = self._round_sampler(round_)
+        seed = round_seed(self.seed, round_.index)
+        if not isinstance(sampler, GuidedSampler):
+            return sample_params(sampler, round_.space, seed, sample_id)
+        base = next(r for r in reversed(self._rounds[: round_.index]) if not r.zoomed)
+        start = sampler.batch_start(sample_id)
+        key = (round_.index, start)
+        if self._guide is None or self._guide[0] != key:
+            history = self._guide_history(round_, base, start)
+            box = round_.box or Box.full(base.space)
+            maximize = self.direction == "maximize"
+            fitted = sampler.fit(
+                base.space, box, history, maximize=maximize, seed=seed, start=start
+            )
+            self._guide = (key, fitted)
+        u = self._guide[1].propose(sample_id)
+        return {name: base.space[name].from_unit(u[name]) for name in round_.space}
+
+    def _guide_history(
+        self, round_: Round, base: Round, start: int
+    ) -> list[tuple[dict[str, Any], float]]:
+        """What a guided draw of batch ``start`` is fitted on (see ``tunery.samplers``), in trial
+        order; refused while any of it may still change, so that every run fits the same."""
+        trials = self.trials
+        running = [t.number for t in trials if t.round < round_.index and not t.state.is_finished()]
+        settled = _settled(trials, round_.index)
+        missing = [s for s in range(start) if s not in settled]
+        if running or missing:
+            raise TuneryError(
+                f"study {self.name!r}: round {round_.index} draws from a model in batches; its "
+                f"sample {start} and later need the trials before them finished (still open: "
+                f"trials {running} of earlier rounds, samples {missing[:10]} of this round). "
+                "Tell them first, or run the study with Study.caviar, which waits for each batch"
+            )
+        return [
+            (dict(t.params), float(t.value))
+            for t in trials
+            if t.state is TrialState.COMPLETE
+            and t.value is not None
+            and _fits(base.space, t.params)
+            and (
+                t.round < round_.index
+                or (t.round == round_.index and t.sample_id is not None and t.sample_id < start)
+            )
+        ]
 
     def _live_trial(self, trial: Trial | int) -> Trial:
         number = trial.number if isinstance(trial, Trial) else trial
@@ -607,6 +691,18 @@ def list_studies(
 ) -> list[StudySummary]:
     """Every study in the store, with its trial counts by state and its best value."""
     return get_storage(storage).list_studies()
+
+
+def _settled(trials: Sequence[FrozenTrial], round_index: int) -> set[int]:
+    """The sample ids of a round whose draw has run to an end that counts (not interrupted)."""
+    return {
+        t.sample_id
+        for t in trials
+        if t.round == round_index
+        and t.sample_id is not None
+        and t.state.is_finished()
+        and not t.interrupted
+    }
 
 
 def _check_callbacks(callbacks: Any) -> tuple[Callback, ...]:

@@ -17,7 +17,7 @@ from tunery._exceptions import ConfigError
 from tunery._validation import ANY_REAL, check_int, check_scalar
 from tunery.pruners import Pruner
 from tunery.records import FrozenTrial, RoundRecord, TrialState
-from tunery.samplers import Sampler, make_sampler
+from tunery.samplers import MODELS, GuidedSampler, Sampler, make_sampler
 from tunery.space import Box, Space, space_from_dict
 from tunery.trial import Trial
 
@@ -48,6 +48,11 @@ class Round:
     @property
     def zoomed(self) -> bool:
         return self.box is not None
+
+    @property
+    def sampler_text(self) -> str:
+        """The sampler as ``tunery show`` and the report name it: ``guided by gp, batches of 8``."""
+        return _sampler_from_spec(self.sampler_spec or self.sampler).describe()
 
 
 @dataclass
@@ -102,6 +107,16 @@ def _check_sampler(sampler: Any) -> Sampler:
     if isinstance(sampler, str):
         return make_sampler(sampler)
     raise ConfigError("sampler", sampler, "a sampler name ('random', 'grid', 'sobol') or a Sampler")
+
+
+def _check_guided(guided: Any) -> GuidedSampler | None:
+    """``guided=``: None, a model's name (``"gp"``, ``"tpe"``) or a ``GuidedSampler``."""
+    if guided is None or isinstance(guided, GuidedSampler):
+        return guided
+    if isinstance(guided, str) and guided in MODELS:
+        return GuidedSampler(model=guided)
+    expected = "None, " + ", ".join(map(repr, MODELS)) + " or a GuidedSampler"
+    raise ConfigError("guided", guided, expected)
 
 
 def _bound(pruner: Pruner | None, metric: str, direction: str) -> Pruner | None:

@@ -33,6 +33,7 @@ from tunery.data import Dataset, load_dataset, resizes_images
 from tunery.nn.model import MLP
 from tunery.nn.spec import make_trainer, renamed
 from tunery.nn.train import EpochMetrics, Trainer
+from tunery.samplers import GuidedSampler
 
 if TYPE_CHECKING:
     from tunery.pruners import ASHAPruner, MedianPruner
@@ -368,4 +369,12 @@ def run_study(
         callbacks=callbacks,
         top=config.run.top,
         margin=config.run.margin,
+        guided=_guided(config),
     )
+
+
+def _guided(config: TuneConfig) -> GuidedSampler | None:
+    """``run.guided`` and ``run.guided_batch`` as the sampler of the zoomed rounds."""
+    if config.run.guided is None:
+        return None
+    return GuidedSampler(model=config.run.guided, batch=config.run.guided_batch)
