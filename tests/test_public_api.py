@@ -29,6 +29,7 @@ PUBLIC = {
     "list_studies",
     "load_config",
     "load_study",
+    "pbt",
     "zoom",
 }
 

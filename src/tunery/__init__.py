@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from tunery.study import Study, list_studies, load_study
     from tunery.trial import Trial
     from tunery.workflows.panda import babysit
+    from tunery.workflows.pbt import pbt
 
 __version__ = "0.1.0"
 
@@ -60,6 +61,7 @@ __all__ = [
     "list_studies",
     "load_config",
     "load_study",
+    "pbt",
     "zoom",
 ]
 
@@ -77,6 +79,7 @@ _LAZY = {
     "list_studies": "tunery.study",
     "load_study": "tunery.study",
     "load_config": "tunery.config",
+    "pbt": "tunery.workflows.pbt",
 }
 
 

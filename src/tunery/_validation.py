@@ -52,10 +52,14 @@ class Interval:
     finite: bool = True
 
     def accepts(self, value: object) -> bool:
-        if isinstance(value, bool) or not isinstance(value, self._abstract):
+        # Plain ints and floats skip the abstract-class checks: they run per trial on hot paths.
+        if type(value) is int or (type(value) is float and self.kind is float):
+            number = float(value)
+        elif isinstance(value, bool) or not isinstance(value, self._abstract):
             return False
-        assert isinstance(value, numbers.Real)
-        number = float(value)
+        else:
+            assert isinstance(value, numbers.Real)
+            number = float(value)
         if math.isnan(number) or math.isinf(number):
             return not self.finite and self.low is None and self.high is None
         return self._above_low(number) and self._below_high(number)
@@ -103,6 +107,8 @@ def check_scalar(field: str, value: object, rule: Interval) -> float:
         # Say why a bool is refused: to Python it is an int, so the rule alone would puzzle.
         extra = ", not a bool" if isinstance(value, bool) else ""
         raise ConfigError(field, value, rule.describe() + extra)
+    if type(value) is float or type(value) is int:  # the common case, without ABC checks
+        return value if rule.kind is int else float(value)
     if isinstance(value, numbers.Integral) and rule.kind is int:
         return int(value)
     assert isinstance(value, numbers.Real)  # accepts() said so; this tells the type checker
@@ -111,6 +117,8 @@ def check_scalar(field: str, value: object, rule: Interval) -> float:
 
 def check_int(field: str, value: object, low: int | None = None, high: int | None = None) -> int:
     """``value`` as an int in ``[low, high]`` (bools refused), else ConfigError."""
+    if type(value) is int and (low is None or value >= low) and (high is None or value <= high):
+        return value  # the common case, checked per trial: no rule object to build
     return int(check_scalar(field, value, Interval(int, low, high)))
 
 

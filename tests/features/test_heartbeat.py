@@ -108,7 +108,7 @@ class SlowEpochs:
 def test_a_live_trial_with_epochs_longer_than_the_timeout_is_never_taken_back(url: str) -> None:
     clock = FakeClock()
     study = Study("s", url, heartbeat_timeout=TIMEOUT, clock=clock)
-    study._beat_seconds = 0.01  # real seconds between beats of the thread, and between sweeps
+    study._heartbeats.every = 0.01  # real seconds between beats of the thread, and between sweeps
     objective = SlowEpochs(clock, study)
     with study.beating():
         trial = study.ask(SPACE)

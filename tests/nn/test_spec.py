@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
@@ -158,3 +159,11 @@ def test_any_valid_spec_builds_the_optimizer_it_describes(
         if value is not None:
             assert made.hyperparameters()[keyword] == value
     assert spec.to_dict()["lr"] == spec.learning_rate
+
+
+def test_of_takes_the_fields_a_settings_object_shares_and_lets_overrides_win() -> None:
+    settings = SimpleNamespace(optimizer="momentum", lr=0.05, beta=0.8, units=7, seed=3)
+    spec = TrainSpec.of(settings, schedule=make_schedule("exponential", rate=0.9), seed=4)
+    assert (spec.optimizer, spec.lr, spec.beta, spec.seed) == ("momentum", 0.05, 0.8, 4)
+    assert spec.batch_size == TrainSpec().batch_size  # not on settings: the field's default
+    assert spec.schedule(1.0, 1) == pytest.approx(0.9)

@@ -25,7 +25,7 @@ from rich.console import Console
 from tunery import ConfigError, Diverged, Pruned, TuneryError
 from tunery.pruners import ASHAPruner, MedianPruner
 from tunery.records import FrozenTrial, TrialState
-from tunery.run import caviar
+from tunery.run import Run, caviar
 from tunery.run._live import LiveView, live_enabled
 from tunery.run.caviar import THREAD_VARIABLES, run_pool
 from tunery.space import Float, Space
@@ -526,7 +526,8 @@ def test_ctrl_c_tells_the_trials_whose_results_already_wait_in_the_pipes() -> No
         console=Console(file=StringIO()),
         enabled=False,
     )
-    pool = caviar._Coordinator(study, b"", 2, 0, (), view, caviar._InterruptGuard())
+    job = Run(study, lambda trial: 0.0, target=2)  # the objective: never called here
+    pool = caviar._Coordinator(job, b"", 0, view, caviar._InterruptGuard())
     ends = []
     for value in (0.25, None):  # the first has finished, the second is still running
         mine, theirs = multiprocessing.Pipe()

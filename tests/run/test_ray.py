@@ -23,7 +23,7 @@ from tests.run import _ray_objectives as objectives
 from tunery import ConfigError
 from tunery.config import config_from_dict, default_config
 from tunery.records import TrialState
-from tunery.run import Resources, connect, make_executor
+from tunery.run import Resources, Run, connect, make_executor
 from tunery.run._ray import RayExecutor
 from tunery.study import Study, load_study
 from tunery.workflows.objective import TrainerObjective
@@ -131,7 +131,8 @@ def test_the_live_view_shows_the_trials(cluster: Cluster) -> None:
     console = Console(file=screen, force_terminal=True, width=120)
     study = _study()
     study._prepare(SPACE)  # what caviar does before it calls the executor
-    RayExecutor(cluster.address).run(study, objectives.steps, target=3, live=True, console=console)
+    job = Run(study, objectives.steps, target=3, live=True)
+    RayExecutor(cluster.address).run(job, console=console)
     assert study.count_done() == 3
     assert "val_accuracy" in screen.getvalue()
 
@@ -286,7 +287,7 @@ def test_without_ray_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ConfigError, match=r'pip install "tunery\[ray\]"'):
         connect("ray", "auto")
     with pytest.raises(ConfigError, match=r"tunery\[ray\]"):
-        make_executor("ray").run(_study(), objectives.steps, target=1)
+        make_executor("ray").run(Run(_study(), objectives.steps, target=1))
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ def _register_commands() -> None:
     # Importing a command module registers its commands on ``app``.
     from tunery.cli import (
         _panda,  # noqa: F401
+        _pbt,  # noqa: F401
         _predict,  # noqa: F401
         _report,  # noqa: F401
         _train,  # noqa: F401

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tunery._exceptions import ConfigError
-from tunery.cli._app import app, console, console_err
+from tunery.cli._app import STORAGE_OPTION, app, console, console_err
 from tunery.cli._pictures import assignments_text, lineage_tree, sparkline, value_text
 from tunery.config import DEFAULT_STORAGE, SEARCHABLE, TuneConfig, load_config, trial_data
 from tunery.nn.train import EpochMetrics
@@ -34,10 +34,10 @@ from tunery.storage import get_storage
 from tunery.study import Study, load_study
 from tunery.workflows.objective import check_resizable, load_config_dataset, trial_settings
 from tunery.workflows.panda import AppliedEvent, Panda, PandaControl, branch_curve
+from tunery.workflows.pbt import PopulationControl, is_population
 
 __all__ = ["nudge", "panda", "parse_assignments", "pause", "resume", "rollback"]
 
-_STORAGE_HELP = f"Study store URL, e.g. sqlite:///runs/tunery.db [default: {DEFAULT_STORAGE}]."
 _MEMORY_URLS = ("memory", ":memory:", "sqlite:///:memory:", "sqlite://")
 _CHART_WIDTH = 60  # epochs shown in the live chart (the latest ones)
 
@@ -318,23 +318,49 @@ def _epoch_line(branch: int | None, metrics: EpochMetrics, epochs: int) -> str:
 # ------------------------------------------------------------------------------ control commands
 
 
-@app.command()
-@click.argument("study_name", metavar="STUDY")
+def _control_command(function: Callable[..., None]) -> click.Command:
+    """A control command on ``app``: the STUDY argument first, ``--storage`` last."""
+    with_storage = STORAGE_OPTION(function)
+    return app.command()(click.argument("study_name", metavar="STUDY")(with_storage))
+
+
+@_control_command
 @click.argument("assignments", nargs=-1, metavar="NAME=VALUE...")
-@click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
-def nudge(study_name: str, assignments: tuple[str, ...], storage: str) -> None:
+@click.option(
+    "--member",
+    type=int,
+    help="A PBT study: the member to nudge (applied at its next interval boundary).",
+)
+def nudge(study_name: str, assignments: tuple[str, ...], member: int | None, storage: str) -> None:
     """Change hyperparameters of the model panda trains, from its next epoch on.
 
     NAME is lr, l2, batch_size, or beta, beta2, epsilon where the optimizer uses them:
-    `tunery nudge digits lr=3e-4 beta=0.95`.
+    `tunery nudge digits lr=3e-4 beta=0.95`. In a PBT study (`tunery pbt`), --member M nudges
+    member M from its next interval boundary on, recorded as made by hand.
     """
     changes = parse_assignments(assignments, "NAME=VALUE")
     with _control(study_name, storage) as control:
+        if is_population(control.study):
+            _nudge_member(PopulationControl(control.study), member, changes)
+            return
+        if member is not None:
+            raise ConfigError("--member", member, "no --member: this is a panda study, not PBT")
         _queued(control, control.nudge(**changes))
 
 
-@app.command()
-@click.argument("study_name", metavar="STUDY")
+def _nudge_member(control: PopulationControl, member: int | None, changes: dict[str, Any]) -> None:
+    if member is None:
+        raise ConfigError("--member", None, "the member to nudge (a PBT study has many)")
+    event = control.nudge(member, **changes)
+    console.print(
+        f"queued nudge {escape(assignments_text(event.payload))} (event {event.event_id}) for "
+        f"member {member} of {escape(repr(control.study.name))}: applied at its next interval "
+        "boundary (when `tunery pbt` runs the study)",
+        highlight=False,
+    )
+
+
+@_control_command
 @click.option("--epoch", type=click.IntRange(min=0), required=True, help="The epoch to go back to.")
 @click.option(
     "--trial",
@@ -342,7 +368,6 @@ def nudge(study_name: str, assignments: tuple[str, ...], storage: str) -> None:
     type=click.IntRange(min=0),
     help="Take the epoch on this trial's path [default: the latest branch].",
 )
-@click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
 def rollback(study_name: str, epoch: int, trial_number: int | None, storage: str) -> None:
     """Go back to an epoch's checkpoint and go on from there as a new branch.
 
@@ -353,18 +378,14 @@ def rollback(study_name: str, epoch: int, trial_number: int | None, storage: str
         _queued(control, control.rollback(epoch, trial_number))
 
 
-@app.command()
-@click.argument("study_name", metavar="STUDY")
-@click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
+@_control_command
 def pause(study_name: str, storage: str) -> None:
     """Pause panda at the next epoch boundary (it waits, still taking nudges and rollbacks)."""
     with _control(study_name, storage) as control:
         _queued(control, control.pause())
 
 
-@app.command()
-@click.argument("study_name", metavar="STUDY")
-@click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
+@_control_command
 def resume(study_name: str, storage: str) -> None:
     """Let a paused panda train again."""
     with _control(study_name, storage) as control:

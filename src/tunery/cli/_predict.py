@@ -27,7 +27,6 @@ __all__ = ["predict"]
     "--top",
     type=click.IntRange(min=1),
     default=3,
-    show_default=True,
     help="How many of the most probable classes to list per image.",
 )
 def predict(run: Path, images: Sequence[Path], top: int) -> None:

@@ -11,8 +11,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from tunery.cli._app import REPORT_DIR, TOP_OPTION, app, console
-from tunery.config import DEFAULT_STORAGE
+from tunery.cli._app import REPORT_DIR, STORAGE_OPTION, TOP_OPTION, app, console
 from tunery.storage import get_storage
 from tunery.study import load_study
 
@@ -24,12 +23,7 @@ _IN_MEMORY = ("sqlite:///:memory:",)
 
 @app.command()
 @click.argument("study_name", metavar="STUDY")
-@click.option(
-    "--storage",
-    default=DEFAULT_STORAGE,
-    show_default=True,
-    help="Study store URL, e.g. sqlite:///runs/tunery.db.",
-)
+@STORAGE_OPTION
 @click.option(
     "--out",
     "out_dir",
@@ -37,9 +31,7 @@ _IN_MEMORY = ("sqlite:///:memory:",)
     help=f"Folder to write the report into [default: {REPORT_DIR}/STUDY].",
 )
 @TOP_OPTION
-@click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of the importance forest."
-)
+@click.option("--seed", type=int, default=0, help="Seed of the importance forest.")
 def report(study_name: str, storage: str, out_dir: Path | None, top: int, seed: int) -> None:
     """Write the report of STUDY to a folder and print its summary.
 

@@ -166,16 +166,7 @@ class TrainSettings:
         """The training recipe (``--beta`` is β for momentum/RMSprop, β1 for Adam); errors name
         the option."""
         try:
-            spec = TrainSpec(
-                optimizer=self.optimizer,
-                lr=self.lr,
-                beta=self.beta,
-                schedule=self.decay,
-                batch_size=self.batch_size,
-                l2=self.l2,
-                seed=self.seed,
-                backend=self.backend,  # type: ignore[arg-type]
-            )
+            spec = TrainSpec.of(self, schedule=self.decay)
         except ConfigError as error:
             raise renamed(error, "--") from None
         if spec.ignored_fields():
@@ -203,7 +194,6 @@ _DECAY_HELP = (
 @click.option(
     "--data",
     default="digits",
-    show_default=True,
     help="'digits' (bundled 8×8 digits), a folder with one subfolder of photos per class, "
     "a train_*.h5 file (test_*.h5 beside it) or a folder holding such a pair.",
 )
@@ -216,21 +206,18 @@ _DECAY_HELP = (
     "--layers",
     type=_Parsed("SIZES", parse_layers),
     default="25,12",
-    show_default=True,
     help="Hidden-layer sizes, comma-separated ('none' for softmax regression); the input and "
     "output sizes come from the data.",
 )
 @click.option(
     "--batchnorm/--no-batchnorm",
     default=True,
-    show_default=True,
     help="Batch normalization after every hidden Dense layer.",
 )
 @click.option(
     "--optimizer",
     type=click.Choice(list(OPTIMIZERS), case_sensitive=False),
     default="adam",
-    show_default=True,
 )
 @click.option(
     "--lr",
@@ -246,42 +233,36 @@ _DECAY_HELP = (
     "--decay",
     type=_Parsed("SCHEDULE", parse_decay),
     default="none",
-    show_default=True,
     help=_DECAY_HELP,
 )
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
     default=100,
-    show_default=True,
     help="Passes over the training set.",
 )
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
     default=64,
-    show_default=True,
     help="Mini-batch size (a size >= the training set is batch gradient descent).",
 )
 @click.option(
     "--l2",
     type=FiniteFloat(min=0),
     default=0.0,
-    show_default=True,
     help="L2 regularization λ: the cost adds λ/(2m)·Σ‖W‖².",
 )
 @click.option(
     "--keep-prob",
     type=FiniteFloat(min=0, max=1, min_open=True),
     default=1.0,
-    show_default=True,
     help="Dropout keep probability of hidden units, in (0, 1]; 1 means no dropout.",
 )
 @click.option(
     "--normalize",
     type=click.Choice(list(NORMALIZE_KINDS)),
     default="standardize",
-    show_default=True,
     help="standardize: per-input mean and std of the training set; scale: only the division "
     "that puts inputs in [0, 1] (pixels ÷ 255).",
 )
@@ -289,7 +270,6 @@ _DECAY_HELP = (
     "--image-size",
     type=click.IntRange(min=1),
     default=64,
-    show_default=True,
     help="Photos from a folder are resized to SIZE×SIZE RGB (SIZE²·3 inputs); not used for "
     "the digits or .h5 files.",
 )
@@ -297,7 +277,6 @@ _DECAY_HELP = (
     "--backend",
     type=click.Choice(list(BACKENDS)),
     default="numpy",
-    show_default=True,
     help="torch trains the same network with PyTorch (extra 'tunery[torch]'); the run is saved "
     "in the same NumPy format either way.",
 )
@@ -305,7 +284,6 @@ _DECAY_HELP = (
     "--threads",
     type=click.IntRange(min=1),
     default=1,
-    show_default=True,
     help="Threads for the linear algebra (BLAS, or torch's). These networks are small: extra "
     "threads mostly wait on each other, and on a busy machine they can make training many "
     "times slower.",
@@ -314,14 +292,12 @@ _DECAY_HELP = (
     "--seed",
     type=click.IntRange(min=0),
     default=0,
-    show_default=True,
     help="Seeds the split, the initial weights, the mini-batches and dropout.",
 )
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("runs"),
-    show_default=True,
     help="Folder that holds the run folders.",
 )
 @click.option(

@@ -22,15 +22,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from tunery._exceptions import ConfigError
-from tunery.cli._app import REPORT_DIR, TOP_OPTION, app, console, console_err
-from tunery.config import (
-    DEFAULT_STORAGE,
-    GUIDED,
-    SAMPLERS,
-    TuneConfig,
-    default_config,
-    load_config,
-)
+from tunery.cli._app import REPORT_DIR, STORAGE_OPTION, TOP_OPTION, app, console, console_err
+from tunery.cli._pictures import result_text
+from tunery.config import GUIDED, SAMPLERS, TuneConfig, default_config, load_config
 from tunery.pruners import PRUNERS
 from tunery.records import FrozenTrial, TrialState
 from tunery.run import EXECUTORS, OUTPUT_LIMIT, connect
@@ -49,10 +43,36 @@ _STATES = (
     TrialState.FAILED,
     TrialState.RUNNING,
 )
-_STORAGE_HELP = f"Study store URL, e.g. sqlite:///runs/tunery.db [default: {DEFAULT_STORAGE}]."
 
 
 # ------------------------------------------------------------------------------------------ tune
+
+
+def study_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options `tunery tune` and `tunery pbt` share: where trials run, the study, the report."""
+    for option in reversed(_STUDY_RUN_OPTIONS):
+        command = option(command)
+    return command
+
+
+_STUDY_RUN_OPTIONS = (
+    click.option(
+        "--executor", type=click.Choice(EXECUTORS), help="local processes or Ray (run.executor)."
+    ),
+    click.option(
+        "--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (run.address)."
+    ),
+    click.option("--seed", type=int, help="Seed of every draw (study.seed)."),
+    click.option("--storage", help="Study store URL (study.storage)."),
+    click.option("--name", help="Study name (study.name)."),
+    click.option(
+        "--report-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=REPORT_DIR,
+        help="Where the HTML report goes (in a folder named after the study).",
+    ),
+    click.option("--report/--no-report", default=True, help="Write the HTML report at the end."),
+)
 
 
 @app.command()
@@ -70,21 +90,7 @@ _STORAGE_HELP = f"Study store URL, e.g. sqlite:///runs/tunery.db [default: {DEFA
     "--pruner", type=click.Choice(["none", *PRUNERS]), help="Stop hopeless trials (run.pruner)."
 )
 @click.option("--epochs", type=int, help="Epochs per trial (run.epochs, over model.epochs).")
-@click.option(
-    "--executor", type=click.Choice(EXECUTORS), help="local processes or Ray (run.executor)."
-)
-@click.option("--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (run.address).")
-@click.option("--seed", type=int, help="Seed of every draw (study.seed).")
-@click.option("--storage", help="Study store URL (study.storage).")
-@click.option("--name", help="Study name (study.name).")
-@click.option(
-    "--report-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=REPORT_DIR,
-    show_default=True,
-    help="Where the HTML report goes (in a folder named after the study).",
-)
-@click.option("--report/--no-report", default=True, help="Write the HTML report at the end.")
+@study_run_options
 @click.option("--quiet", is_flag=True, help="No line per finished trial.")
 @click.option(
     "--print-config",
@@ -206,12 +212,9 @@ class _TrialPrinter:
     def __call__(self, study: Study, trial: FrozenTrial) -> None:
         self.done += 1
         done = self.done
-        value = "—" if trial.value is None else f"{trial.value:.4f}"
-        test = trial.user_attrs.get(TEST_ACCURACY)
-        test_text = f"  test {test:.4f}" if isinstance(test, int | float) else ""
         console.print(
             f"{done:>4}/{self.target}  trial {trial.number:<4} round {trial.round}  "
-            f"{_state_text(trial.state)}  {self.metric} {value}{test_text}  "
+            f"{_state_text(trial.state)}  {result_text(trial, self.metric)}  "
             f"[dim]{escape(_params_text(trial.params))}[/]",
             highlight=False,
         )
@@ -258,7 +261,7 @@ def _write_report(study: Study, report_dir: Path) -> None:
 
 
 @app.command(name="ls")
-@click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
+@STORAGE_OPTION
 def ls(storage: str) -> None:
     """List the studies in a store: trials by state and the best value."""
     with get_storage(storage, create=False, field="--storage") as store:
@@ -289,13 +292,13 @@ def ls(storage: str) -> None:
 @click.argument("study_name", metavar="STUDY")
 @click.option("--trial", "trial_number", type=int, help="Show this trial instead of the study.")
 @TOP_OPTION
-@click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
+@STORAGE_OPTION
 def show(study_name: str, trial_number: int | None, top: int, storage: str) -> None:
     """Show a study (its rounds with their boxes, the best trials) or one of its trials.
 
     With --trial N: the trial's params, state, value, user attributes, its curve epoch by epoch,
     what it printed in a pool worker and, for a failed trial, the error. A panda study also shows
-    its lineage tree.
+    its lineage tree; a PBT study, its population's lineage tree.
     """
     with load_study(study_name, get_storage(storage, create=False, field="--storage")) as study:
         if trial_number is None:
@@ -402,8 +405,12 @@ def _show_lineage(study: Study, trials: Sequence[FrozenTrial]) -> None:
     """The panda lineage tree, for a study with branched trials."""
     if not any(t.parent is not None or t.sample_id is None for t in trials):
         return
-    from tunery.cli._pictures import lineage_tree  # only panda studies need it
+    from tunery.cli._pictures import lineage_tree, population_tree  # only these studies need it
+    from tunery.report import is_segment
 
+    if any(is_segment(t) for t in trials):
+        console.print(population_tree(study))
+        return
     console.print(lineage_tree(study))
 
 
@@ -427,7 +434,7 @@ def _optional_path(flag: str, name: str, rows: str, default: str) -> Callable[[A
 @click.argument("study_name", metavar="STUDY")
 @_optional_path("--csv", "csv_path", "one row per trial", "STUDY.csv")
 @_optional_path("--curves", "curves_path", "one row per trial and epoch", "STUDY-curves.csv")
-@click.option("--storage", default=DEFAULT_STORAGE, help=_STORAGE_HELP)
+@STORAGE_OPTION
 def export(study_name: str, csv_path: str | None, curves_path: str | None, storage: str) -> None:
     """Export a study's trials (--csv) and their per-epoch curves (--curves) as CSV files.
 

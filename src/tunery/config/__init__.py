@@ -59,6 +59,13 @@
     address = "auto"             # optional, Ray's: auto, HOST:PORT or ray://HOST:PORT
     resources = { cpu = 1, gpu = 0.25 }   # optional, Ray's: what each trial holds
 
+    [pbt]                        # tunery pbt: population-based training (tunery.workflows.pbt)
+    population = 8               # members training side by side ([run] workers/executor run them)
+    perturbation_interval = 4    # epochs between exploit/explore steps
+    quantile_fraction = 0.25     # the bottom quarter copies the top quarter (at most 0.5)
+    resample_probability = 0.25  # per parameter: redraw it from the space instead of perturbing
+    perturbation_factors = [0.8, 1.25]   # multiply on the parameter's own scale
+
 How the searched ``units`` and ``num_layers`` map onto ``[model].layers``: ``num_layers = n``
 keeps the first ``n`` sizes of ``layers`` (repeating its last size when ``n`` is larger), then
 ``units = u`` makes every hidden layer ``u`` wide. So ``units`` alone resizes all hidden layers and
@@ -84,6 +91,7 @@ from tunery.config._sections import (
     SECTIONS,
     DataSection,
     ModelSection,
+    PBTSection,
     RunSection,
     StudySection,
 )
@@ -100,6 +108,7 @@ __all__ = [
     "SECTIONS",
     "DataSection",
     "ModelSection",
+    "PBTSection",
     "RunSection",
     "StudySection",
     "TuneConfig",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tunery._exceptions import ConfigError
-from tunery.config._sections import SECTIONS, DataSection, ModelSection, RunSection, StudySection
+from tunery.config._sections import SECTION_TYPES, SECTIONS
 from tunery.config._whole import TuneConfig
 from tunery.data import DIGITS
 from tunery.space import space_from_config
@@ -20,16 +20,8 @@ __all__ = ["DEFAULT_TOML", "config_from_dict", "default_config", "load_config"]
 # Reading
 
 
-_SECTION_TYPES: dict[str, type[Any]] = {
-    "study": StudySection,
-    "data": DataSection,
-    "model": ModelSection,
-    "run": RunSection,
-}
-
-
 def _keys_of(section: str) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(_SECTION_TYPES[section]))
+    return tuple(f.name for f in dataclasses.fields(SECTION_TYPES[section]))
 
 
 def _table(tables: Mapping[str, Any], section: str) -> dict[str, Any]:
@@ -47,7 +39,7 @@ def _table(tables: Mapping[str, Any], section: str) -> dict[str, Any]:
 
 
 def _build(section: str, values: Mapping[str, Any]) -> Any:
-    return _SECTION_TYPES[section](**values)
+    return SECTION_TYPES[section](**values)
 
 
 def config_from_dict(
@@ -82,6 +74,7 @@ def config_from_dict(
         model=_build("model", _table(tables, "model")),
         space=space_from_config(space_table),
         run=_build("run", _table(tables, "run")),
+        pbt=_build("pbt", _table(tables, "pbt")),
         path=origin,
     )
 

@@ -28,22 +28,8 @@ from tunery.run import EXECUTORS, Resources, default_workers
 from tunery.samplers import MODELS
 from tunery.storage import parse_storage_url
 
-__all__ = [
-    "DATA_SEARCHABLE",
-    "DEFAULT_STORAGE",
-    "GUIDED",
-    "METRICS",
-    "SAMPLERS",
-    "SEARCHABLE",
-    "SECTIONS",
-    "DataSection",
-    "ModelSection",
-    "RunSection",
-    "StudySection",
-]
-
 DEFAULT_STORAGE = "sqlite:///tunery.db"
-SECTIONS = ("study", "data", "model", "space", "run")
+SECTIONS = ("study", "data", "model", "space", "run", "pbt")
 METRICS = ("val_accuracy", "train_accuracy", "loss")
 """What the built-in objective can return: the last epoch's value of one of its reported metrics."""
 SAMPLERS = ("random", "grid", "sobol")
@@ -287,18 +273,7 @@ class ModelSection:
         """The training recipe of these settings (errors name ``model.<field>``)."""
         schedule = self.schedule()
         try:
-            return TrainSpec(
-                optimizer=self.optimizer,
-                lr=self.lr,
-                beta=self.beta,
-                beta2=self.beta2,
-                epsilon=self.epsilon,
-                batch_size=self.batch_size,
-                l2=self.l2,
-                schedule=schedule,
-                seed=self.seed,
-                backend=self.backend,
-            )
+            return TrainSpec.of(self, schedule=schedule)
         except ConfigError as error:
             raise renamed(error, "model.") from None
 
@@ -404,3 +379,59 @@ def _check_pruner(name: str | None, options: Mapping[str, Any]) -> None:
         make_pruner(name)
     with under("run.pruner_options"):
         make_pruner(name, **options)
+
+
+# --------------------------------------------------------------------------------------------------
+# [pbt]: population-based training (``tunery.workflows.pbt``)
+
+_QUANTILE = Interval(float, 0, 0.5)  # Ray Tune's rule: at most half the population is replaced
+_PROBABILITY = Interval(float, 0, 1)
+
+
+@dataclass(frozen=True)
+class PBTSection:
+    """``[pbt]``: population-based training, with Ray Tune's names where they mean the same.
+
+    ``population`` members train side by side; every ``perturbation_interval`` epochs the bottom
+    ``quantile_fraction`` of them load a top member's checkpoint (exploit) and perturb its
+    hyperparameters by one of ``perturbation_factors`` on each one's scale, or redraw one from the
+    space with ``resample_probability`` (explore). See ``tunery.workflows.pbt``.
+    """
+
+    population: int = 8
+    perturbation_interval: int = 4
+    quantile_fraction: float = 0.25
+    resample_probability: float = 0.25
+    perturbation_factors: tuple[float, float] = (0.8, 1.25)
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "pbt", _PBT_CHECKS)
+
+
+def _factors(value: Any, where: str) -> tuple[float, float]:
+    expected = "two factors > 0, one below 1 and one above, e.g. [0.8, 1.25]"
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple) or len(value) != 2:
+        raise ConfigError(where, value, expected)
+    low, high = sorted(check_scalar(f"{where}[{i}]", v, POSITIVE) for i, v in enumerate(value))
+    if not low < 1 < high:
+        raise ConfigError(where, value, expected)
+    return (float(value[0]), float(value[1]))
+
+
+_PBT_CHECKS: dict[str, Check] = {
+    "population": _integer(2),
+    "perturbation_interval": _integer(1),
+    "quantile_fraction": _real(_QUANTILE),
+    "resample_probability": _real(_PROBABILITY),
+    "perturbation_factors": _factors,
+}
+
+
+SECTION_TYPES: dict[str, type[Any]] = {
+    "study": StudySection,
+    "data": DataSection,
+    "model": ModelSection,
+    "run": RunSection,
+    "pbt": PBTSection,
+}
+"""The dataclass that parses each table (``[space]`` has none: it becomes distributions)."""

@@ -22,6 +22,7 @@ from tunery.config._sections import (
     SECTIONS,
     DataSection,
     ModelSection,
+    PBTSection,
     RunSection,
     StudySection,
     _integer,
@@ -53,6 +54,7 @@ class TuneConfig:
     model: ModelSection = field(default_factory=ModelSection)
     space: Space = field(default_factory=dict)
     run: RunSection = field(default_factory=RunSection)
+    pbt: PBTSection = field(default_factory=PBTSection)
     path: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:

@@ -19,7 +19,16 @@ from tunery._validation import KEEP_PROB, check_scalar
 from tunery.nn._base import Array, Layer, as_dtype, check_positive_int
 from tunery.nn.losses import softmax
 
-__all__ = ["NO_INPUT_GRAD", "Dense", "Dropout", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+__all__ = [
+    "NO_INPUT_GRAD",
+    "Dense",
+    "Dropout",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "Weighted",
+]
 
 Init = Literal["he", "xavier"]
 
@@ -40,7 +49,22 @@ def _cached(array: Array | None, layer: Layer) -> Array:
     return array
 
 
-class Dense(Layer):
+class Weighted(Layer):
+    """A layer with weights ``W`` and an optional bias ``b`` (``None`` before batch norm)."""
+
+    W: Array
+    dW: Array  # noqa: N815 (CS231n names: dW is the gradient of W)
+    b: Array | None
+    db: Array | None
+
+    def parameters(self) -> dict[str, Array]:
+        return {"W": self.W} if self.b is None else {"W": self.W, "b": self.b}
+
+    def gradients(self) -> dict[str, Array]:
+        return {"W": self.dW} if self.db is None else {"W": self.dW, "b": self.db}
+
+
+class Dense(Weighted):
     """Affine layer ``out = x @ W + b``.
 
     ``x: (N, in_features)``, ``W: (in_features, out_features)``, ``b: (out_features,)`` or ``None``,
@@ -99,12 +123,6 @@ class Dense(Layer):
         if not self.input_grad:
             return NO_INPUT_GRAD
         return dout @ self.W.T
-
-    def parameters(self) -> dict[str, Array]:
-        return {"W": self.W} if self.b is None else {"W": self.W, "b": self.b}
-
-    def gradients(self) -> dict[str, Array]:
-        return {"W": self.dW} if self.db is None else {"W": self.dW, "b": self.db}
 
     def __repr__(self) -> str:
         return (

@@ -95,6 +95,17 @@ def _axpy(x: Array, y: Array, a: float) -> None:
     _AXPY[y.dtype](x, y, a=a)
 
 
+def _step_by_root(
+    buffer: Array, param: Array, top: Array, under: Array, shift: float, c: float
+) -> None:
+    """``param += c·top / (√under + shift)``, through ``buffer``: RMSprop's and Adam's last four
+    passes."""
+    np.sqrt(under, out=buffer)
+    np.add(buffer, shift, out=buffer)
+    np.divide(top, buffer, out=buffer)
+    _axpy(buffer, param, c)
+
+
 def _chunks(scratch: Array, *arrays: Array) -> Iterator[tuple[Array, ...]]:
     """``(scratch[:k], a[i:i + k], b[i:i + k], ...)`` over consecutive chunks of the flat arrays
     ``a, b, ...: (n,)``; ``scratch`` needs only ``min(n, chunk)`` entries."""
@@ -355,10 +366,7 @@ class RMSprop(Optimizer):
         for buffer, p, g, s in _chunks(scratch, param, grad, square.data):
             np.square(g, out=buffer)
             _axpy(buffer, s, a)
-            np.sqrt(s, out=buffer)
-            np.add(buffer, shift, out=buffer)
-            np.divide(g, buffer, out=buffer)
-            _axpy(buffer, p, c)
+            _step_by_root(buffer, p, g, s, shift, c)
 
 
 class Adam(Optimizer):
@@ -395,10 +403,7 @@ class Adam(Optimizer):
             _axpy(g, m, a1)
             np.square(g, out=buffer)
             _axpy(buffer, v, a2)
-            np.sqrt(v, out=buffer)
-            np.add(buffer, shift, out=buffer)
-            np.divide(m, buffer, out=buffer)
-            _axpy(buffer, p, c)
+            _step_by_root(buffer, p, m, v, shift, c)
 
 
 OPTIMIZERS: Mapping[str, type[Optimizer]] = {cls.name: cls for cls in (GD, Momentum, RMSprop, Adam)}

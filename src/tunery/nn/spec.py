@@ -22,7 +22,7 @@ A field left ``None`` takes its default: ``lr`` the optimizer's ``DEFAULT_LR``, 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from numpy.typing import ArrayLike
@@ -93,6 +93,13 @@ class TrainSpec:
         if not isinstance(self.schedule, Schedule):
             raise ConfigError("schedule", self.schedule, "a tunery.nn.schedules.Schedule")
         self.make_optimizer()  # the optimizer's own rules, checked now and named by our fields
+
+    @classmethod
+    def of(cls, settings: object, **overrides: Any) -> TrainSpec:
+        """The spec from the attributes of ``settings`` that share a field's name, then
+        ``overrides``: for sections and option sets that mirror these fields."""
+        names = [f.name for f in fields(cls) if hasattr(settings, f.name)]
+        return cls(**{name: getattr(settings, name) for name in names} | overrides)
 
     @property
     def learning_rate(self) -> float:

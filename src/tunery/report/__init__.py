@@ -30,6 +30,16 @@ from tunery.report._data import (
 from tunery.report._export import export_csv, to_dataframe, trial_rows
 from tunery.report._html import write_report
 from tunery.report._importance import Importance, importance
+from tunery.report._population import (
+    PBT_ATTR,
+    MemberSchedule,
+    Stretch,
+    final_segments,
+    is_segment,
+    member_schedules,
+    population_lineage,
+    segment_info,
+)
 from tunery.report._report import ReportData, report_data
 from tunery.report._rounds import (
     ParamRange,
@@ -43,27 +53,35 @@ from tunery.report._summary import print_summary
 
 __all__ = [
     "MIN_IMPORTANCE_TRIALS",
+    "PBT_ATTR",
     "CurveLine",
     "CurvesData",
     "Importance",
+    "MemberSchedule",
     "ParamAxis",
     "ParamPoints",
     "ParamRange",
     "ReportData",
     "RoundRanges",
+    "Stretch",
     "StudySnapshot",
     "ZoomBox",
     "ZoomData",
     "best_trials",
     "curves_data",
     "export_csv",
+    "final_segments",
     "format_value",
     "importance",
+    "is_segment",
+    "member_schedules",
     "param_axes",
     "param_points",
+    "population_lineage",
     "print_summary",
     "report_data",
     "round_ranges",
+    "segment_info",
     "state_counts",
     "to_dataframe",
     "trial_rows",

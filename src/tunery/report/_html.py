@@ -29,7 +29,7 @@ from tunery.report._rounds import RoundRanges
 __all__ = ["write_report"]
 
 INDEX = "index.html"
-_FIXED_PNGS = ("curves.png", "importance.png", "zoom.png")
+_FIXED_PNGS = ("curves.png", "importance.png", "zoom.png", "lineage.png", "schedules.png")
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
@@ -92,7 +92,24 @@ def _render_figures(data: ReportData, folder: Path) -> dict[str, list[Picture]]:
     """Draw every PNG the data has something for; figures by report section."""
     from tunery.report import _plots  # matplotlib loads here, only when a report is written
 
-    figures: dict[str, list[Picture]] = {"curves": [], "importance": [], "zoom": [], "params": []}
+    figures: dict[str, list[Picture]] = {
+        "curves": [],
+        "importance": [],
+        "zoom": [],
+        "params": [],
+        "population": [],
+    }
+    if data.lineage:
+        size = len({s.member for s in data.schedules}) or 1
+        _plots.render_lineage(data.lineage, size, folder / "lineage.png")
+        caption = "the population's lineage: each exploit copies a member's checkpoint"
+        figures["population"].append(Picture("lineage.png", caption))
+        drawn = _plots.render_schedules(
+            data.schedules, data.axes, data.metric, folder / "schedules.png"
+        )
+        if drawn is not None:
+            caption = "each final member's hyperparameter schedule over the epochs"
+            figures["population"].append(Picture("schedules.png", caption))
     if data.curves.lines:
         _plots.render_curves(data.curves, folder / "curves.png")
         caption = f"{data.curves.metric} per epoch; diverged trials are red, with a cross"
@@ -130,6 +147,7 @@ def render_html(data: ReportData, figures: dict[str, list[Picture]]) -> str:
         _table(["state", "trials"], [[s, str(n)] for s, n in data.counts.items()]),
         f"<h2>Best trials ({escape(data.metric)})</h2>",
         _best_table(data.metric, data.best),
+        *_population(data, figures.get("population", [])),
         "<h2>Learning curves</h2>",
         _figures(figures.get("curves", []), "no trial reported a metric per epoch"),
         "<h2>Hyperparameter importance</h2>",
@@ -142,6 +160,22 @@ def render_html(data: ReportData, figures: dict[str, list[Picture]]) -> str:
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _population(data: ReportData, pictures: Sequence[Picture]) -> list[str]:
+    """A PBT study's section: its final members, the lineage and their schedules."""
+    if not data.schedules:
+        return []
+    rows = [
+        [str(s.member), str(s.trial), s.state, format_value(s.value), str(len(s.exploits))]
+        for s in data.schedules
+    ]
+    header = ["member", "final trial", "state", data.metric, "exploits on its path"]
+    return [
+        "<h2>Population-based training</h2>",
+        _table(header, rows, names=0),
+        _figures(pictures, ""),
+    ]
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], names: int = 1) -> str:

@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 from tunery.records import TrialState
 from tunery.report._data import CurveLine, CurvesData, ParamAxis, ParamPoints, format_value
 from tunery.report._importance import Importance
+from tunery.report._population import MemberSchedule, Stretch
 from tunery.report._rounds import ZoomData
 
 __all__ = [
@@ -334,3 +335,90 @@ def render_importance(ranking: Importance, path: str | Path, *, dpi: int = 110) 
     axes.set_xlim(0.0, 1.12)  # shares are at most 1; room for the labels
     axes.set_xlabel(f"importance (random forest, {ranking.n_trials} COMPLETE trials)")
     return _save(figure, path, dpi)
+
+
+# -- a PBT population ------------------------------------------------------------------------------
+
+
+def render_schedules(
+    schedules: Sequence[MemberSchedule],
+    axes_by_name: dict[str, ParamAxis],
+    metric: str,
+    path: str | Path,
+    *,
+    dpi: int = 110,
+) -> Path | None:
+    """Each final member's numeric hyperparameters against the epoch, one panel per parameter,
+    each on its own scale (lr on a log axis); the best member's line is bold. ``None`` when no
+    parameter is numeric."""
+    names = [
+        name
+        for name in dict.fromkeys(n for s in schedules for n in s.values)
+        if name in axes_by_name and not axes_by_name[name].categorical
+    ]
+    if not schedules or not names:
+        return None
+    figure = _figure(9, 2.6 * len(names))
+    panels = np.atleast_1d(figure.subplots(len(names), 1, sharex=True))
+    valued = [s for s in schedules if s.value is not None]
+    best = max(valued, key=lambda s: float(s.value or 0.0)).member if valued else None
+    colours = _member_colours(len(schedules))
+    for panel, name in zip(panels, names, strict=True):
+        values: list[float] = []
+        for index, schedule in enumerate(schedules):
+            ys = [float(v) for v in schedule.values.get(name, []) if v is not None]
+            if len(ys) != len(schedule.epochs):
+                continue
+            values += ys
+            bold = schedule.member == best
+            panel.step(
+                schedule.epochs,
+                ys,
+                where="mid",
+                color=colours[index],
+                lw=2.4 if bold else 1.0,
+                alpha=1.0 if bold else 0.7,
+                label=f"member {schedule.member}" + (" (best)" if bold else ""),
+            )
+        _apply_scale(panel, axes_by_name[name], "y", values)
+    panels[-1].set_xlabel("epoch")
+    panels[0].legend(loc="best", fontsize="x-small", ncols=2)
+    panels[0].set_title(f"each final member's hyperparameters per epoch (best by {metric} bold)")
+    return _save(figure, path, dpi)
+
+
+def render_lineage(
+    lineage: Sequence[Stretch], size: int, path: str | Path, *, dpi: int = 110
+) -> Path:
+    """The population's lineage: one row per member over the epochs; each exploit a line from
+    the source member's row to the member's row at the epoch it copied."""
+    figure = _figure(9, max(2.5, 0.45 * size + 1.2))
+    axes = figure.subplots()
+    colours = _member_colours(size)
+    stack = list(lineage)
+    while stack:
+        stretch = stack.pop()
+        colour = colours[stretch.member % len(colours)]
+        axes.plot([stretch.start, stretch.end], [stretch.member] * 2, color=colour, lw=3)
+        if stretch.source is not None:
+            source, _, epoch = stretch.source
+            axes.annotate(
+                "",
+                xy=(epoch, stretch.member),
+                xytext=(epoch, source),
+                arrowprops={"arrowstyle": "->", "color": "0.35", "lw": 1.0},
+            )
+        stack.extend(child for _, child in stretch.children)
+    axes.set_yticks(range(size))
+    axes.set_yticklabels([f"member {m}" for m in range(size)])
+    axes.invert_yaxis()
+    axes.set_xlabel("epoch")
+    axes.set_title("lineage: arrows are exploits, from the member copied to the one copying")
+    return _save(figure, path, dpi)
+
+
+def _member_colours(count: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if count <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(max(count, 1))]

@@ -21,7 +21,7 @@ from typing import Any
 
 from tunery.run._capture import OUTPUT_LIMIT
 from tunery.run._executor import EXECUTORS, Executor, LocalExecutor, make_executor
-from tunery.run._protocol import AskTell, OnFinished
+from tunery.run._protocol import AskTell, OnFinished, Run
 from tunery.run._resources import Resources
 from tunery.run._sequential import Outcome, call_objective, outcome_of, run_sequential
 from tunery.trial import Trial
@@ -35,6 +35,7 @@ __all__ = [
     "OnFinished",
     "Outcome",
     "Resources",
+    "Run",
     "call_objective",
     "connect",
     "default_workers",
@@ -82,4 +83,4 @@ def execute(
     this machine), each holding ``resources`` (``{"cpu": 1, "gpu": 0.25}``).
     """
     chosen = make_executor(executor, workers=workers, address=address, resources=resources)
-    chosen.run(study, objective, target=target, on_finished=on_finished, live=live)
+    chosen.run(Run(study, objective, target, on_finished, live))

@@ -16,16 +16,15 @@ private.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tunery._exceptions import ConfigError
 from tunery._validation import check_int
-from tunery.run._protocol import AskTell, OnFinished
+from tunery.run._protocol import Run
 from tunery.run._resources import Resources
 from tunery.run._sequential import run_sequential
-from tunery.trial import Trial
 
 __all__ = ["EXECUTORS", "Executor", "LocalExecutor", "Resources", "make_executor"]
 
@@ -33,17 +32,9 @@ EXECUTORS = ("local", "ray")
 
 
 class Executor(Protocol):
-    """Runs trials of ``study`` until it holds ``target`` finished ones (see the module docs)."""
+    """Runs trials of ``run.study`` until it holds ``run.target`` finished ones (module docs)."""
 
-    def run(
-        self,
-        study: AskTell,
-        objective: Callable[[Trial], Any],
-        *,
-        target: int,
-        on_finished: OnFinished | None = None,
-        live: bool | None = None,
-    ) -> None: ...
+    def run(self, run: Run) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,17 +43,9 @@ class LocalExecutor:
 
     workers: int = 1
 
-    def run(
-        self,
-        study: AskTell,
-        objective: Callable[[Trial], Any],
-        *,
-        target: int,
-        on_finished: OnFinished | None = None,
-        live: bool | None = None,
-    ) -> None:
+    def run(self, run: Run) -> None:
         if self.workers == 1:
-            run_sequential(study, objective, target=target, on_finished=on_finished)
+            run_sequential(run.study, run.objective, target=run.target, on_finished=run.on_finished)
             return
         try:
             from tunery.run.caviar import run_pool  # the process pool
@@ -72,12 +55,12 @@ class LocalExecutor:
             expected = "1 (this build has no process pool)"
             raise ConfigError("workers", self.workers, expected) from None
         run_pool(
-            study,
-            objective,
-            target=target,
+            run.study,
+            run.objective,
+            target=run.target,
             workers=self.workers,
-            on_finished=on_finished,
-            live=live,
+            on_finished=run.on_finished,
+            live=run.live,
         )
 
 

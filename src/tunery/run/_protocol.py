@@ -8,12 +8,13 @@ import them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tunery.records import FrozenTrial, TrialState
 from tunery.trial import Trial
 
-__all__ = ["AskTell", "OnFinished"]
+__all__ = ["AskTell", "OnFinished", "Run"]
 
 OnFinished = Callable[[FrozenTrial], Any]
 """Called in the coordinating process with the record of each trial once it is stored."""
@@ -48,3 +49,23 @@ class AskTell(Protocol):
     def current_best(self) -> FrozenTrial | None:
         """The best COMPLETE trial so far, or ``None``."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One call to an executor: trials of ``study`` by ``objective`` until ``target`` finished.
+
+    ``on_finished(frozen_trial)`` is called in the calling process once each trial is stored;
+    ``live`` shows the live view (``None``: when the console is a terminal).
+    """
+
+    study: AskTell
+    objective: Callable[[Trial], Any]
+    target: int
+    on_finished: OnFinished | None = None
+    live: bool | None = None
+
+    def finished(self, frozen: FrozenTrial) -> None:
+        """Pass a stored trial's record to ``on_finished``, if there is one."""
+        if self.on_finished is not None:
+            self.on_finished(frozen)

@@ -47,7 +47,7 @@ from rich.console import Console
 from tunery._exceptions import ConfigError, TuneryError
 from tunery.records import FrozenTrial, TrialState
 from tunery.run._live import LiveView
-from tunery.run._protocol import AskTell, OnFinished
+from tunery.run._protocol import Run
 from tunery.run._resources import Resources
 from tunery.run._sequential import Outcome, call_objective
 from tunery.trial import Trial
@@ -121,24 +121,15 @@ class RayExecutor:
     address: str | None = None
     resources: Resources = field(default_factory=Resources)
 
-    def run(
-        self,
-        study: AskTell,
-        objective: Callable[[Trial], Any],
-        *,
-        target: int,
-        on_finished: OnFinished | None = None,
-        live: bool | None = None,
-        console: Console | None = None,
-    ) -> None:
+    def run(self, run: Run, console: Console | None = None) -> None:
         ray = connect(self.address)
-        done = study.count_done()
-        if done >= target:
+        done = run.study.count_done()
+        if done >= run.target:
             return
-        shared = _share(ray, objective, self.resources)
-        view = LiveView.of_study(study, target=target, live=live, console=console)
+        shared = _share(ray, run.objective, self.resources)
+        view = LiveView.of_study(run.study, target=run.target, live=run.live, console=console)
         with view:
-            _Driver(ray, study, shared, target, done, on_finished, view, self.resources).run()
+            _Driver(ray, run, shared, done, view, self.resources).run()
 
 
 def _share(ray: ModuleType, objective: Callable[[Trial], Any], resources: Resources) -> Any:
@@ -171,20 +162,18 @@ class _Driver:
     def __init__(
         self,
         ray: ModuleType,
-        study: AskTell,
+        run: Run,
         shared: Any,
-        target: int,
         done: int,
-        on_finished: OnFinished | None,
         view: LiveView,
         resources: Resources,
     ) -> None:
         self.ray = ray
-        self.study = study
+        self.job = run
+        self.study = run.study
         self.shared = shared
-        self.target = target
+        self.target = run.target
         self.done = done
-        self.on_finished = on_finished
         self.view = view
         self.resources = resources
         self.running: dict[Any, _Running] = {}  # task ObjectRef → trial
@@ -327,8 +316,7 @@ class _Driver:
         frozen = self.study.tell(running.trial, outcome.value, outcome.state, outcome.error)
         self.done += 1
         self.view.finished(frozen)
-        if self.on_finished is not None:
-            self.on_finished(frozen)
+        self.job.finished(frozen)
 
     def _node_gone(self, running: _Running) -> bool:
         """Whether the trial's node is dead (or it died before saying where it ran)."""

@@ -48,7 +48,7 @@ from tunery.records import FrozenTrial, TrialState
 from tunery.run._capture import OutputCapture, read_tail, remove_quietly
 from tunery.run._guard import InterruptGuard as _InterruptGuard
 from tunery.run._live import LiveView
-from tunery.run._protocol import AskTell, OnFinished
+from tunery.run._protocol import AskTell, OnFinished, Run
 from tunery.run._sequential import Outcome, call_objective
 from tunery.trial import Trial
 
@@ -93,7 +93,8 @@ def run_pool(
         return
     view = LiveView.of_study(study, target=target, live=live, console=console)
     with _InterruptGuard() as guard, view:
-        pool = _Coordinator(study, payload, target, done, on_finished, view, guard)
+        job = Run(study, objective, target, on_finished, live)
+        pool = _Coordinator(job, payload, done, view, guard)
         try:
             pool.run(_process_context(objective), size=min(workers, target - done))
         except _ObjectiveLoadError as exc:
@@ -139,19 +140,17 @@ class _Coordinator:
 
     def __init__(
         self,
-        study: AskTell,
+        job: Run,
         payload: bytes,
-        target: int,
         done: int,
-        on_finished: OnFinished | None,
         view: LiveView,
         guard: _InterruptGuard,
     ) -> None:
-        self.study = study
+        self.job = job
+        self.study = job.study
         self.payload = payload
-        self.target = target
+        self.target = job.target
         self.done = done
-        self.on_finished = on_finished
         self.view = view
         self.guard = guard
         self.workers: list[_Worker] = []
@@ -344,8 +343,7 @@ class _Coordinator:
             self.done += not frozen.interrupted  # a trial taken back as stale does not count
             self.idle_deaths = 0  # only deaths in a row, no trial finished, mean a broken setup
         self.view.finished(frozen)
-        if self.on_finished is not None:
-            self.on_finished(frozen)
+        self.job.finished(frozen)
 
     def _give_back(self, worker: _Worker, error: str) -> None:
         """Finish the worker's trial as interrupted: it does not count and its draw is re-run."""

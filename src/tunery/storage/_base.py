@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -32,9 +33,21 @@ from tunery.records import (
     StudySummary,
     TrialState,
     check_direction,
+    clean_value,
 )
 
 __all__ = ["BaseStorage"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrialEnd:
+    """How a trial ended, checked: what ``finish_trial`` hands a store to write."""
+
+    state: TrialState
+    value: float | None
+    error: str | None
+    interrupted: bool
+    output: str | None
 
 
 def check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -104,7 +117,6 @@ class BaseStorage(ABC):
     ) -> FrozenTrial:
         """Create the next trial of the study, RUNNING, committed, and return its record."""
 
-    @abstractmethod
     def finish_trial(
         self,
         trial_id: int,
@@ -121,6 +133,14 @@ class BaseStorage(ABC):
 
         Raises ``StorageError`` if the trial is already finished.
         """
+        if not TrialState(state).is_finished():
+            raise ConfigError("state", state, "a finished state")
+        end = TrialEnd(TrialState(state), clean_value(value), error, interrupted, output)
+        return self._finish(trial_id, end)
+
+    @abstractmethod
+    def _finish(self, trial_id: int, end: TrialEnd) -> float:
+        """``finish_trial`` once its arguments are checked: write ``end``, return the time."""
 
     def claim_study(self, study_id: int) -> None:  # noqa: B027 (one process: nothing to claim)
         """Become the study's one writer, until ``close`` or the process ends.

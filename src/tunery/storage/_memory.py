@@ -20,12 +20,12 @@ from tunery.records import (
     StudySummary,
     TrialState,
     best_of,
-    clean_value,
     decode_json,
     encode_json,
 )
 from tunery.storage._base import (
     BaseStorage,
+    TrialEnd,
     check_epoch,
     check_event_args,
     check_metrics,
@@ -186,23 +186,16 @@ class MemoryStorage(BaseStorage):
             raise not_running(trial_id, None if row is None else row.state)
         return row
 
-    def finish_trial(
-        self,
-        trial_id: int,
-        *,
-        state: TrialState,
-        value: float | None = None,
-        error: str | None = None,
-        interrupted: bool = False,
-        output: str | None = None,
-    ) -> float:
-        if not TrialState(state).is_finished():
-            raise ConfigError("state", state, "a finished state")
+    def _finish(self, trial_id: int, end: TrialEnd) -> float:
         with self._lock:
             row = self._running(trial_id)
-            row.output = output
-            row.state, row.value, row.error = TrialState(state), clean_value(value), error
-            row.interrupted, row.finished = interrupted, time.time()
+            row.state, row.value, row.error, row.output = (
+                end.state,
+                end.value,
+                end.error,
+                end.output,
+            )
+            row.interrupted, row.finished = end.interrupted, time.time()
             return row.finished
 
     def fail_running_trials(

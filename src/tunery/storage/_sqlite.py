@@ -46,12 +46,12 @@ from tunery.records import (
     StudyInfo,
     StudySummary,
     TrialState,
-    clean_value,
     decode_json,
     encode_json,
 )
 from tunery.storage._base import (
     BaseStorage,
+    TrialEnd,
     check_epoch,
     check_event_args,
     check_metrics,
@@ -60,28 +60,17 @@ from tunery.storage._base import (
 )
 from tunery.storage._lock import lock_study, unlock
 from tunery.storage._schema import SCHEMA_VERSION, check_schema
+from tunery.storage._sqlite_rows import (
+    COMPLETE,
+    RUNNING,
+    TRIAL_COLUMNS,
+    decode_metrics,
+    encode_metrics,
+    pick_best,
+    trial_record,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage"]
-
-_TRIAL_COLUMNS = (
-    "t.trial_id, t.number, t.sample_id, t.round, t.params, t.state, t.value, t.error, "
-    "t.interrupted, t.started, t.finished, t.parent_number, t.parent_epoch, "
-    "CASE WHEN t.state = 0 THEN COALESCE(t.heartbeat, t.started) END, t.output"
-)
-_RUNNING = int(TrialState.RUNNING)
-_COMPLETE = int(TrialState.COMPLETE)
-
-
-def _encode_metrics(metrics: Mapping[str, float]) -> str:
-    """JSON object of metrics; NaN and inf become the strings 'nan', 'inf', '-inf' (valid JSON)."""
-    return encode_json(
-        {name: value if math.isfinite(value) else repr(value) for name, value in metrics.items()},
-        "metrics",
-    )
-
-
-def _decode_metrics(text: str) -> dict[str, float]:
-    return {name: float(value) for name, value in decode_json(text).items()}
 
 
 class SqliteStorage(BaseStorage):
@@ -223,14 +212,14 @@ class SqliteStorage(BaseStorage):
                 for row in con.execute(
                     "SELECT study_id, MAX(value), MIN(value) FROM trials WHERE state = ? "
                     "GROUP BY study_id",
-                    (_COMPLETE,),
+                    (COMPLETE,),
                 )
             }
         return [
             StudySummary(
                 study,
                 counts[study.study_id],
-                _pick_best(extremes.get(study.study_id), study.direction),
+                pick_best(extremes.get(study.study_id), study.direction),
             )
             for study in studies
         ]
@@ -287,8 +276,8 @@ class SqliteStorage(BaseStorage):
         parent: tuple[int, int] | None = None,
     ) -> FrozenTrial:
         text = encode_json(dict(params), "params")
-        parent_number, parent_epoch = (None, None) if parent is None else parent
         now = time.time()
+        columns = (sample_id, round, text, RUNNING, now, *(parent or (None, None)))
         with self._write() as con:
             ((number,),) = con.execute(
                 "SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?", (study_id,)
@@ -297,63 +286,42 @@ class SqliteStorage(BaseStorage):
             trial_id = con.execute(
                 "INSERT INTO trials (study_id, number, sample_id, round, params, state, started, "
                 "parent_number, parent_epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    study_id,
-                    number,
-                    sample_id,
-                    round,
-                    text,
-                    _RUNNING,
-                    now,
-                    parent_number,
-                    parent_epoch,
-                ),
+                (study_id, number, *columns),
             ).lastrowid
         if trial_id is None:  # an INSERT always sets it; this keeps the type checker informed
             raise StorageError(f"{self.path}: the new trial got no id")
-        return FrozenTrial(
-            number=number,
-            trial_id=trial_id,
-            sample_id=sample_id,
-            round=round,
-            params=decode_json(text),
-            state=TrialState.RUNNING,
-            started=now,
-            parent=parent,
-            heartbeat=now,  # no beat yet: the start is the last sign of life
-        )
+        parent_number, parent_epoch = parent or (None, None)
+        # The row as TRIAL_COLUMNS would read it back: no value, error or end yet; the start is
+        # the last sign of life.
+        row = (trial_id, number, sample_id, round, text, RUNNING, None, None, 0, now, None)
+        return trial_record((*row, parent_number, parent_epoch, now, None), {}, {})
 
     def _raise_not_running(self, con: sqlite3.Connection, trial_id: int) -> None:
         row = con.execute("SELECT state FROM trials WHERE trial_id = ?", (trial_id,)).fetchone()
         raise not_running(trial_id, None if row is None else TrialState(row[0]))
 
-    def finish_trial(
-        self,
-        trial_id: int,
-        *,
-        state: TrialState,
-        value: float | None = None,
-        error: str | None = None,
-        interrupted: bool = False,
-        output: str | None = None,
-    ) -> float:
-        if not TrialState(state).is_finished():
-            raise ConfigError("state", state, "a finished state")
+    def _insert_for_running(self, sql: str, values: tuple[Any, ...]) -> None:
+        """Run an ``INSERT ... SELECT`` for the trial ``values[0]`` only while it is RUNNING.
+
+        ``{running}`` in ``sql`` marks where the guard goes; checking and writing in one statement
+        means a trial finished by another thread cannot gain rows after its end.
+        """
+        trial_id = values[0]
+        guarded = sql.format(
+            running="WHERE EXISTS (SELECT 1 FROM trials WHERE trial_id = ? AND state = ?)"
+        )
+        with self._write() as con:
+            if not con.execute(guarded, (*values, trial_id, RUNNING)).rowcount:
+                self._raise_not_running(con, trial_id)
+
+    def _finish(self, trial_id: int, end: TrialEnd) -> float:
         now = time.time()
+        ending = (int(end.state), end.value, end.error, int(end.interrupted), now, end.output)
         with self._write() as con:
             updated = con.execute(
                 "UPDATE trials SET state = ?, value = ?, error = ?, interrupted = ?, finished = ?, "
                 "output = ? WHERE trial_id = ? AND state = ?",
-                (
-                    int(state),
-                    clean_value(value),
-                    error,
-                    int(interrupted),
-                    now,
-                    output,
-                    trial_id,
-                    _RUNNING,
-                ),
+                (*ending, trial_id, RUNNING),
             ).rowcount
             if not updated:
                 self._raise_not_running(con, trial_id)
@@ -369,7 +337,7 @@ class SqliteStorage(BaseStorage):
                 for row in con.execute(
                     "SELECT trial_id FROM trials WHERE study_id = ? AND state = ? "
                     "AND COALESCE(heartbeat, started) < ?",
-                    (study_id, _RUNNING, cut),
+                    (study_id, RUNNING, cut),
                 )
             ]
             con.executemany(
@@ -380,7 +348,7 @@ class SqliteStorage(BaseStorage):
         return [self.get_trial(trial_id) for trial_id in ids]
 
     def heartbeat(self, trial_ids: Iterable[int], now: float) -> None:
-        rows = [(float(now), trial_id, _RUNNING) for trial_id in trial_ids]
+        rows = [(float(now), trial_id, RUNNING) for trial_id in trial_ids]
         if not rows:
             return
         with self._write() as con:
@@ -424,7 +392,7 @@ class SqliteStorage(BaseStorage):
         """Records of the trials matching ``where`` (over ``trials t``), in trial_id order."""
         with self._snapshot() as con:
             rows = con.execute(
-                f"SELECT {_TRIAL_COLUMNS} FROM trials t WHERE {where} ORDER BY t.trial_id", args
+                f"SELECT {TRIAL_COLUMNS} FROM trials t WHERE {where} ORDER BY t.trial_id", args
             ).fetchall()
             if not rows:
                 return []
@@ -434,7 +402,7 @@ class SqliteStorage(BaseStorage):
                 f"ON c.trial_id = t.trial_id WHERE {where}",
                 args,
             ):
-                curves.setdefault(trial_id, {})[epoch] = _decode_metrics(metrics)
+                curves.setdefault(trial_id, {})[epoch] = decode_metrics(metrics)
             attrs: dict[int, dict[str, Any]] = {}
             for trial_id, key, value in con.execute(
                 f"SELECT a.trial_id, a.key, a.value FROM user_attrs a JOIN trials t "
@@ -442,34 +410,26 @@ class SqliteStorage(BaseStorage):
                 args,
             ):
                 attrs.setdefault(trial_id, {})[key] = decode_json(value)
-        return [_record(row, curves.get(row[0], {}), attrs.get(row[0], {})) for row in rows]
+        return [trial_record(row, curves.get(row[0], {}), attrs.get(row[0], {})) for row in rows]
 
     def report(self, trial_id: int, epoch: int, metrics: Mapping[str, float]) -> None:
         check_epoch(epoch)
-        text = _encode_metrics(check_metrics(metrics))
-        with self._write() as con:
-            written = con.execute(
-                "INSERT INTO curves (trial_id, epoch, metrics) SELECT ?, ?, ? "
-                "WHERE EXISTS (SELECT 1 FROM trials WHERE trial_id = ? AND state = ?) "
-                "ON CONFLICT (trial_id, epoch) "
-                "DO UPDATE SET metrics = json_patch(metrics, excluded.metrics)",
-                (trial_id, epoch, text, trial_id, _RUNNING),
-            ).rowcount
-            if not written:
-                self._raise_not_running(con, trial_id)
+        text = encode_metrics(check_metrics(metrics))
+        self._insert_for_running(
+            "INSERT INTO curves (trial_id, epoch, metrics) SELECT ?, ?, ? {running} "
+            "ON CONFLICT (trial_id, epoch) "
+            "DO UPDATE SET metrics = json_patch(metrics, excluded.metrics)",
+            (trial_id, epoch, text),
+        )
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         if not isinstance(key, str) or not key:
             raise ConfigError("user attr key", key, "a non-empty string")
         text = encode_json(value, f"user attr {key!r}")
-        with self._write() as con:
-            written = con.execute(
-                "INSERT OR REPLACE INTO user_attrs (trial_id, key, value) SELECT ?, ?, ? "
-                "WHERE EXISTS (SELECT 1 FROM trials WHERE trial_id = ? AND state = ?)",
-                (trial_id, key, text, trial_id, _RUNNING),
-            ).rowcount
-            if not written:
-                self._raise_not_running(con, trial_id)
+        self._insert_for_running(
+            "INSERT OR REPLACE INTO user_attrs (trial_id, key, value) SELECT ?, ?, ? {running}",
+            (trial_id, key, text),
+        )
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -477,14 +437,10 @@ class SqliteStorage(BaseStorage):
         check_epoch(epoch)
         if not isinstance(blob, bytes | bytearray | memoryview):
             raise ConfigError("checkpoint", type(blob).__name__, "bytes")
-        with self._write() as con:
-            written = con.execute(
-                "INSERT OR REPLACE INTO checkpoints (trial_id, epoch, blob) SELECT ?, ?, ? "
-                "WHERE EXISTS (SELECT 1 FROM trials WHERE trial_id = ? AND state = ?)",
-                (trial_id, epoch, bytes(blob), trial_id, _RUNNING),
-            ).rowcount
-            if not written:
-                self._raise_not_running(con, trial_id)
+        self._insert_for_running(
+            "INSERT OR REPLACE INTO checkpoints (trial_id, epoch, blob) SELECT ?, ?, ? {running}",
+            (trial_id, epoch, bytes(blob)),
+        )
 
     def load_checkpoint(self, trial_id: int, epoch: int | None = None) -> tuple[int, bytes] | None:
         if epoch is None:
@@ -594,48 +550,3 @@ class _WriteTransaction:
 
 def _reopen(path: str, durable: bool, timeout: float) -> SqliteStorage:
     return SqliteStorage(path, durable=durable, timeout=timeout)
-
-
-def _pick_best(extremes: tuple[float, float] | None, direction: str) -> float | None:
-    if extremes is None:
-        return None
-    high, low = extremes
-    return float(high) if direction == "maximize" else float(low)
-
-
-def _record(row: tuple[Any, ...], curve: Curve, user_attrs: dict[str, Any]) -> FrozenTrial:
-    (
-        trial_id,
-        number,
-        sample_id,
-        round_index,
-        params,
-        state,
-        value,
-        error,
-        interrupted,
-        started,
-        finished,
-        parent_number,
-        parent_epoch,
-        heartbeat,
-        output,
-    ) = row
-    return FrozenTrial(
-        number=number,
-        trial_id=trial_id,
-        sample_id=sample_id,
-        round=round_index,
-        params=decode_json(params),
-        state=TrialState(state),
-        value=value,
-        curve=curve,
-        error=error,
-        interrupted=bool(interrupted),
-        started=started,
-        finished=finished,
-        user_attrs=user_attrs,
-        parent=None if parent_number is None else (parent_number, parent_epoch),
-        heartbeat=heartbeat,
-        output=output,
-    )

@@ -17,19 +17,8 @@ their draws are re-queued first, with the same params. Draws are a pure function
 ``(study seed, round, sample_id)``, so the resumed study samples exactly what the uninterrupted one
 would have.
 
-Heartbeats: the store keeps a ``heartbeat`` time per RUNNING trial, refreshed by its reports,
-checkpoints and user attributes (at most once per beat interval, a tenth of ``heartbeat_timeout``)
-and, while ``caviar`` (or ``panda``) runs it, by a background thread every beat interval, however
-long its epochs. A RUNNING trial whose heartbeat is older than ``heartbeat_timeout`` (10 minutes by
-default) is stale: nothing runs it any more, e.g. a notebook cell interrupted between ``ask`` and
-``tell``. The process running the study takes stale trials back (FAILED and interrupted, their draws
-re-queued, exactly as a crash's) at the start of ``caviar`` and at ``ask`` (looked for at most once
-per beat interval). It beats the trials its executors hold just before, so it never takes back one
-of its own running trials. Another process takes back every RUNNING trial once it can claim the
-study, which it can only when the old writer has died. A late ``tell`` of a trial taken back stores
-nothing (the draw is re-run instead), warns, and returns the stored record, which does not count.
-The heartbeat says that the process runs the trial, not that the trial progresses: an objective
-stuck forever in a live pool keeps beating.
+Heartbeats: a RUNNING trial with no sign of life for ``heartbeat_timeout`` seconds (10 minutes by
+default) is stale and taken back, FAILED and its draw re-queued (see ``tunery.study._heartbeats``).
 
 Rounds: round 1 holds the space the study started with. ``study.zoom()`` adds a round narrowed
 around the best COMPLETE trials of ALL rounds so far (every trial is a measurement of the same
@@ -40,27 +29,28 @@ study mid-way; zooms after it are computed relative to it.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from os import PathLike
 from typing import Any
 
-from tunery._exceptions import ConfigError, TuneryError, TuneryWarning
+from tunery._exceptions import ConfigError, TuneryWarning
 from tunery._validation import POSITIVE, check_int, check_scalar
 from tunery.pruners import Pruner
 from tunery.records import FrozenTrial, StudySummary, TrialState, check_direction, clean_value
 from tunery.run import default_workers, execute
-from tunery.run._heartbeat import Beater
-from tunery.samplers import Guide, GuidedSampler, Sampler, sample_params
+from tunery.samplers import GuidedSampler, Sampler, sample_params
 from tunery.space import Box, Space, space_to_dict, validate_space, zoom
 from tunery.storage import BaseStorage, get_storage
+from tunery.study._guided import GuidedDraws, batch_stop
+from tunery.study._heartbeats import DEFAULT_HEARTBEAT_TIMEOUT, Heartbeats
 from tunery.study._helpers import (
     Round,
     _bound,
+    _check_callbacks,
     _check_guided,
     _check_params,
     _check_parent,
@@ -78,6 +68,7 @@ from tunery.study._reading import StudyReader
 from tunery.trial import Trial, TrialBackend
 
 __all__ = [
+    "DEFAULT_HEARTBEAT_TIMEOUT",
     "FrozenTrial",
     "Pruner",
     "Round",
@@ -101,10 +92,6 @@ STALE = (
     "interrupted: stale, no heartbeat for longer than heartbeat_timeout (asked, then never told or "
     "run by an executor); its draw is re-run"
 )
-DEFAULT_HEARTBEAT_TIMEOUT = 600.0
-"""Seconds without a heartbeat after which a RUNNING trial is stale: ten missed beats of one a
-minute, far above any pause of a live process (a slow disk, a busy machine), short enough that an
-abandoned notebook trial is re-queued within a coffee break."""
 
 
 class LocalBackend:
@@ -115,7 +102,7 @@ class LocalBackend:
 
     def report(self, trial: Trial, epoch: int, metrics: dict[str, float]) -> None:
         self._study.storage.report(trial.trial_id, epoch, metrics)
-        self._study._beat_for(trial)
+        self._study._heartbeats.beat(trial.trial_id)
 
     def should_prune(self, trial: Trial, epoch: int) -> bool:
         pruner = self._study.pruner
@@ -125,14 +112,14 @@ class LocalBackend:
 
     def checkpoint(self, trial: Trial, epoch: int, state: bytes) -> None:
         self._study.storage.save_checkpoint(trial.trial_id, epoch, state)
-        self._study._beat_for(trial)
+        self._study._heartbeats.beat(trial.trial_id)
 
     def restore(self, trial: Trial, epoch: int | None) -> bytes | None:
         return self._study.restore_checkpoint(trial, epoch)
 
     def set_user_attr(self, trial: Trial, key: str, value: Any) -> None:
         self._study.storage.set_trial_user_attr(trial.trial_id, key, value)
-        self._study._beat_for(trial)
+        self._study._heartbeats.beat(trial.trial_id)
 
 
 class Study(StudyReader):
@@ -195,17 +182,12 @@ class Study(StudyReader):
         self._lock = threading.RLock()
         self._rounds = [Round.from_record(r) for r in self.storage.get_rounds(self.study_id)]
         self._samplers: dict[int, Sampler] = {}
-        self._guide: tuple[tuple[int, int], Guide] | None = None  # (round, batch start), model
+        self._guided = GuidedDraws(name, maximize=self.direction == "maximize")
         self._running = False  # set by the first ask: this process is now the study's writer
         self._pending: dict[int, _Pending] = {}
         self._next_sample = 0
         self._live: dict[int, Trial] = {}
-        self._clock = clock
-        self._beat_seconds = self.heartbeat_timeout / 10
-        self._held: set[int] = set()  # ids of trials asked inside ``beating``: executors run them
-        self._holding = 0
-        self._beats: dict[int, float] = {}  # trial id -> the last heartbeat this process wrote
-        self._last_sweep = -math.inf
+        self._heartbeats = Heartbeats(self.storage, self.heartbeat_timeout, clock, self._lock)
         self._taken_back: dict[int, FrozenTrial] = {}  # number -> record of a stale trial
 
     # -- ask and tell ----------------------------------------------------------------------------
@@ -252,8 +234,7 @@ class Study(StudyReader):
                 self._next_sample += 1
             trial = Trial(record, self._backend, metric=self.metric, resumes=resumes)
             self._live[trial.number] = trial
-            if self._holding:
-                self._held.add(trial.trial_id)
+            self._heartbeats.hold(trial.trial_id)
             return trial
 
     def tell(
@@ -293,7 +274,7 @@ class Study(StudyReader):
                 output=output,
             )
             del self._live[live.number]
-            self._forget(live.trial_id)
+            self._heartbeats.forget(live.trial_id)
             live._close()
             if interrupted:
                 self._requeue(live.freeze(), live.resumes)
@@ -420,7 +401,8 @@ class Study(StudyReader):
                 hook(self, frozen)
 
         for index in range(stage, len(targets)):
-            while True:
+            stop = 0
+            while stop < targets[index]:
                 # A guided round runs batch by batch: its draws need the earlier batches finished.
                 stop = self._next_stop(targets[index])
                 with self.beating():
@@ -435,8 +417,6 @@ class Study(StudyReader):
                         address=address,
                         resources=resources,
                     )
-                if stop >= targets[index]:
-                    break
             if index + 1 < len(targets):
                 self._zoom_if_possible(top=top, min_top=min_top, margin=margin, guided=guide)
         return self
@@ -445,65 +425,26 @@ class Study(StudyReader):
         """Where ``caviar`` may run to at once: ``target``, or the end of a guided batch."""
         with self._lock:
             current = self._rounds[-1]
-            sampler = self._round_sampler(current)
-            if not isinstance(sampler, GuidedSampler):
-                return target
-            trials = self.trials
-            settled = len(_settled(trials, current.index))
-            done = sum(1 for t in trials if t.state.is_finished() and not t.interrupted)
-            batch_end = sampler.batch_start(settled) + sampler.batch
-            return min(target, done + batch_end - settled)
+            return batch_stop(self._round_sampler(current), current.index, self.trials, target)
 
     # -- heartbeats ------------------------------------------------------------------------------
 
-    @contextmanager
-    def beating(self) -> Iterator[None]:
+    def beating(self) -> AbstractContextManager[None]:
         """Beat, from a background thread, the trials asked inside the block until they are told.
 
         For code that runs trials itself (``caviar`` and ``panda`` use it): their heartbeats stay
         fresh however long an epoch takes. Trials asked outside it beat only when they report.
         """
-        with self._lock:
-            self._holding += 1
-            beater = Beater(self._beat_held, self._beat_seconds) if self._holding == 1 else None
-        if beater is not None:
-            beater.start()
-        try:
-            yield
-        finally:
-            if beater is not None:
-                beater.stop()
-            with self._lock:
-                self._holding -= 1
-
-    def _beat_held(self) -> None:
-        with self._lock:
-            held = list(self._held)
-        # Outside the study's lock: a slow store write must not hold up ask and tell.
-        self.storage.heartbeat(held, self._clock())
-
-    def _beat_for(self, trial: Trial) -> None:
-        """A report's beat, written at most once per beat interval (a clock read otherwise)."""
-        now = self._clock()
-        if now - self._beats.get(trial.trial_id, -math.inf) >= self._beat_seconds:
-            self._beats[trial.trial_id] = now
-            self.storage.heartbeat([trial.trial_id], now)
-
-    def _forget(self, trial_id: int) -> None:
-        self._held.discard(trial_id)
-        self._beats.pop(trial_id, None)
+        return self._heartbeats.beating()
 
     def _sweep(self, *, force: bool) -> None:
         """Take back this process's stale trials: FAILED, interrupted, their draws re-queued."""
-        now = self._clock()
-        if not force and now - self._last_sweep < self._beat_seconds:
+        cut = self._heartbeats.stale_before(force=force)
+        if cut is None:
             return
-        self._last_sweep = now
-        self.storage.heartbeat(self._held, now)  # what our executors run is alive, by definition
-        cut = now - self.heartbeat_timeout
         for record in self.storage.fail_running_trials(self.study_id, STALE, stale_before=cut):
             live = self._live.pop(record.number, None)
-            self._forget(record.trial_id)
+            self._heartbeats.forget(record.trial_id)
             if live is not None:
                 live._close()
             self._taken_back[record.number] = record
@@ -607,47 +548,9 @@ class Study(StudyReader):
         seed = round_seed(self.seed, round_.index)
         if not isinstance(sampler, GuidedSampler):
             return sample_params(sampler, round_.space, seed, sample_id)
-        base = next(r for r in reversed(self._rounds[: round_.index]) if not r.zoomed)
-        start = sampler.batch_start(sample_id)
-        key = (round_.index, start)
-        if self._guide is None or self._guide[0] != key:
-            history = self._guide_history(round_, base, start)
-            box = round_.box or Box.full(base.space)
-            maximize = self.direction == "maximize"
-            fitted = sampler.fit(
-                base.space, box, history, maximize=maximize, seed=seed, start=start
-            )
-            self._guide = (key, fitted)
-        u = self._guide[1].propose(sample_id)
-        return {name: base.space[name].from_unit(u[name]) for name in round_.space}
-
-    def _guide_history(
-        self, round_: Round, base: Round, start: int
-    ) -> list[tuple[dict[str, Any], float]]:
-        """What a guided draw of batch ``start`` is fitted on (see ``tunery.samplers``), in trial
-        order; refused while any of it may still change, so that every run fits the same."""
-        trials = self.trials
-        running = [t.number for t in trials if t.round < round_.index and not t.state.is_finished()]
-        settled = _settled(trials, round_.index)
-        missing = [s for s in range(start) if s not in settled]
-        if running or missing:
-            raise TuneryError(
-                f"study {self.name!r}: round {round_.index} draws from a model in batches; its "
-                f"sample {start} and later need the trials before them finished (still open: "
-                f"trials {running} of earlier rounds, samples {missing[:10]} of this round). "
-                "Tell them first, or run the study with Study.caviar, which waits for each batch"
-            )
-        return [
-            (dict(t.params), float(t.value))
-            for t in trials
-            if t.state is TrialState.COMPLETE
-            and t.value is not None
-            and _fits(base.space, t.params)
-            and (
-                t.round < round_.index
-                or (t.round == round_.index and t.sample_id is not None and t.sample_id < start)
-            )
-        ]
+        return self._guided.draw(
+            sampler, self._rounds, round_, sample_id, seed=seed, trials=lambda: self.trials
+        )
 
     def _live_trial(self, trial: Trial | int) -> Trial:
         number = trial.number if isinstance(trial, Trial) else trial
@@ -691,25 +594,3 @@ def list_studies(
 ) -> list[StudySummary]:
     """Every study in the store, with its trial counts by state and its best value."""
     return get_storage(storage).list_studies()
-
-
-def _settled(trials: Sequence[FrozenTrial], round_index: int) -> set[int]:
-    """The sample ids of a round whose draw has run to an end that counts (not interrupted)."""
-    return {
-        t.sample_id
-        for t in trials
-        if t.round == round_index
-        and t.sample_id is not None
-        and t.state.is_finished()
-        and not t.interrupted
-    }
-
-
-def _check_callbacks(callbacks: Any) -> tuple[Callback, ...]:
-    if not isinstance(callbacks, Iterable) or isinstance(callbacks, str):
-        raise ConfigError("callbacks", callbacks, "a list of functions callback(study, trial)")
-    hooks = tuple(callbacks)
-    for hook in hooks:
-        if not callable(hook):
-            raise ConfigError("callbacks", hook, "functions callback(study, trial)")
-    return hooks

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,3 +177,14 @@ def _value(trial: FrozenTrial) -> float:
 
 def _fits(space: Space, params: Mapping[str, Any]) -> bool:
     return set(params) == set(space) and all(space[n].contains(v) for n, v in params.items())
+
+
+def _check_callbacks(callbacks: Any) -> tuple[Callable[..., Any], ...]:
+    """``callbacks=``: functions ``callback(study, trial)``."""
+    if not isinstance(callbacks, Iterable) or isinstance(callbacks, str):
+        raise ConfigError("callbacks", callbacks, "a list of functions callback(study, trial)")
+    hooks = tuple(callbacks)
+    for hook in hooks:
+        if not callable(hook):
+            raise ConfigError("callbacks", hook, "functions callback(study, trial)")
+    return hooks

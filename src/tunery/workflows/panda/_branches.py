@@ -113,11 +113,11 @@ def lineage(trials: Sequence[FrozenTrial]) -> list[LineageNode]:
 def _node(
     trial: FrozenTrial, parent: FrozenTrial | None, children: Mapping[int, list[FrozenTrial]]
 ) -> LineageNode:
-    # Nudges and rollbacks change the lineage; pauses do not (they stay in the branch's log).
+    # Nudges, rollbacks and exploits change the lineage; pauses do not (they stay in the log).
     items: list[tuple[int, int, AppliedEvent | FrozenTrial]] = [
         (entry.epoch, 1, entry)
         for entry in branch_events(trial)
-        if entry.kind in ("nudge", "rollback")
+        if entry.kind in ("nudge", "rollback", "exploit")
     ]
     items += [(_fork_epoch(child), 0, child) for child in children.get(trial.number, [])]
     ordered = [item for _, _, item in sorted(items, key=lambda x: (x[0], x[1]))]

@@ -24,7 +24,8 @@ class AppliedEvent:
     ``epoch`` is the trainer's epoch at that boundary (the change holds from ``epoch + 1``);
     ``branch`` the trial it applied to (``None`` while no branch existed yet: an event queued
     before panda started); ``new_branch`` the branch a rollback started; ``error`` why an event
-    was skipped.
+    was skipped; ``by`` who made a nudge when it was no person's (``"pbt"``: a population-based
+    training step, ``tunery.workflows.pbt``; ``None``: a person, by ``tunery nudge``).
     """
 
     event_id: int
@@ -34,6 +35,7 @@ class AppliedEvent:
     branch: int | None = None
     new_branch: int | None = None
     error: str | None = None
+    by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The form kept in a branch's log (the branch is the trial that holds it)."""
@@ -43,6 +45,8 @@ class AppliedEvent:
             entry["new_branch"] = self.new_branch
         if self.error is not None:
             entry["error"] = self.error
+        if self.by is not None:
+            entry["by"] = self.by
         return entry
 
     @classmethod
@@ -55,6 +59,7 @@ class AppliedEvent:
             branch=branch,
             new_branch=entry.get("new_branch"),
             error=entry.get("error"),
+            by=entry.get("by"),
         )
 
     def describe(self) -> str:
@@ -66,6 +71,11 @@ class AppliedEvent:
             text += f" to trial {self.payload.get('trial')} @ epoch {self.payload.get('epoch')}"
             if self.new_branch is not None:
                 text += f" → trial {self.new_branch}"
+        elif self.kind == "exploit":
+            text += f" member {self.payload.get('member')}: trial {self.payload.get('trial')}"
+            text += f" @ epoch {self.payload.get('epoch')}"
+        if self.by is not None:
+            text += f" (by {self.by})"
         if self.error is not None:
             text += f" (skipped: {self.error})"
         return text

@@ -29,6 +29,7 @@ from tunery.workflows.panda._recipes import (
     check_trainer,
     make_recipe,
     reported,
+    sync_hyperparameters,
 )
 from tunery.workflows.panda._signals import holding_ctrl_c
 
@@ -303,13 +304,7 @@ class Panda:
             trial.checkpoint(trainer.to_bytes(), trainer.epoch)
 
     def _sync(self, trainer: Trainer, params: Mapping[str, Any]) -> None:
-        """Give ``trainer`` the hyperparameters ``params`` imply, touching only those that differ
-        (so a restored checkpoint whose values already match stays bit for bit as saved)."""
-        wanted = self._recipe.hyperparameters(params, trainer)
-        current = trainer.hyperparameters()
-        changed = {key: value for key, value in wanted.items() if current.get(key) != value}
-        if changed:
-            trainer.set_hyperparameters(**changed)
+        sync_hyperparameters(self._recipe, trainer, params)
 
     def _flush_waiting(self, trial: Trial) -> None:
         """Log the events applied while no branch existed on the branch that starts now."""

@@ -36,7 +36,12 @@ def check_model_nudge(model: ModelSection, changes: Mapping[str, Any]) -> dict[s
 
 def check_branch_nudge(branch: FrozenTrial, changes: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a nudge from outside the panda process, with what the branch stored about itself."""
-    info = branch.user_attrs.get(BRANCH_ATTR, {})
+    return check_stored_nudge(branch.user_attrs.get(BRANCH_ATTR, {}), changes)
+
+
+def check_stored_nudge(info: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a nudge with what a trial stored about itself: ``{"settings", "nudgeable"}``
+    (a panda branch's, or a PBT member's)."""
     settings = info.get("settings")
     if isinstance(settings, dict):
         try:

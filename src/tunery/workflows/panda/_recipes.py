@@ -93,14 +93,7 @@ class _ConfigRecipe:
         return {**hp, "l2": settings.l2, "batch_size": settings.batch_size}
 
     def describe(self, params: Mapping[str, Any], trainer: Trainer) -> dict[str, Any]:
-        settings = self.settings(params)
-        return {
-            "nudgeable": list(nudgeable(settings)),
-            "settings": {
-                **{k: _plain(v) for k, v in dataclasses.asdict(settings).items()},
-                "lr": settings.train_spec().learning_rate,  # a default lr, resolved
-            },
-        }
+        return describe_settings(self.settings(params))
 
     def space(self, trainer: Trainer) -> Space:
         return dict(self.config.space)
@@ -142,6 +135,29 @@ class _FactoryRecipe:
     def space(self, trainer: Trainer) -> Space:
         # A panda study searches nothing: its round holds the one point it started from.
         return {name: Choice([value]) for name, value in trainer.hyperparameters().items()}
+
+
+def describe_settings(settings: ModelSection) -> dict[str, Any]:
+    """What a trial stores about its model so that a nudge sent from another process can be
+    checked (``check_stored_nudge``): the settings, and the names a nudge may change."""
+    return {
+        "nudgeable": list(nudgeable(settings)),
+        "settings": {
+            **{k: _plain(v) for k, v in dataclasses.asdict(settings).items()},
+            "lr": settings.train_spec().learning_rate,  # a default lr, resolved
+        },
+    }
+
+
+def sync_hyperparameters(recipe: Recipe, trainer: Trainer, params: Mapping[str, Any]) -> None:
+    """Give ``trainer`` the hyperparameters ``params`` imply, touching only those that differ
+    (so a restored checkpoint whose values already match stays bit for bit as saved). This is how
+    a nudge takes effect, a person's (panda) or a population's (PBT)."""
+    wanted = recipe.hyperparameters(params, trainer)
+    current = trainer.hyperparameters()
+    changed = {key: value for key, value in wanted.items() if current.get(key) != value}
+    if changed:
+        trainer.set_hyperparameters(**changed)
 
 
 def make_recipe(source: Any, dataset: Dataset | None) -> Recipe:
