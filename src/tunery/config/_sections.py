@@ -344,6 +344,9 @@ class RunSection:
         if self.rounds > 1 and self.trials // self.rounds < _MIN_TOP:
             expected = f"at least {_MIN_TOP * self.rounds} ({_MIN_TOP} per round to zoom around)"
             raise ConfigError("run.trials", self.trials, expected)
+        if self.guided is not None and self.rounds < 2:
+            expected = "'none' with run.rounds = 1 (only zoomed rounds, 2 and later, are guided)"
+            raise ConfigError("run.guided", self.guided, expected)
 
 
 def _resources(value: Any, where: str) -> dict[str, float]:

@@ -52,6 +52,7 @@ from tunery.study._helpers import (
     _bound,
     _check_callbacks,
     _check_guided,
+    _check_guided_rounds,
     _check_params,
     _check_parent,
     _check_pruner,
@@ -391,6 +392,7 @@ class Study(StudyReader):
             )
         hooks = _check_callbacks(callbacks)
         guide = _check_guided(guided)
+        _check_guided_rounds(guide, len(targets))
         with self._lock:
             self._prepare(space)
             self._sweep(force=True)

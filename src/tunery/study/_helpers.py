@@ -102,11 +102,23 @@ def _sampler_from_spec(spec: str) -> Sampler:
 
 
 def _check_sampler(sampler: Any) -> Sampler:
-    if isinstance(sampler, Sampler):
-        return sampler
-    if isinstance(sampler, str):
-        return make_sampler(sampler)
-    raise ConfigError("sampler", sampler, "a sampler name ('random', 'grid', 'sobol') or a Sampler")
+    """The study's ``sampler``: it draws the rounds the user gives (round 1, a new space)."""
+    checked = make_sampler(sampler) if isinstance(sampler, str) else sampler
+    if not isinstance(checked, Sampler):
+        expected = "a sampler name ('random', 'grid', 'sobol') or a Sampler"
+        raise ConfigError("sampler", sampler, expected)
+    if isinstance(checked, GuidedSampler):
+        # A given round has no trials of its own to model: only zoomed rounds are guided.
+        expected = "'random', 'grid' or 'sobol' (guided draws are for zoomed rounds: guided=)"
+        raise ConfigError("sampler", sampler, expected)
+    return checked
+
+
+def _check_guided_rounds(guided: GuidedSampler | None, rounds: int) -> None:
+    """``caviar(guided=...)`` needs a zoomed round to guide: ``rounds >= 2``."""
+    if guided is not None and rounds < 2:
+        expected = "None with rounds=1 (round 1 has no trials to model; guide rounds >= 2)"
+        raise ConfigError("guided", guided.model, expected)
 
 
 def _check_guided(guided: Any) -> GuidedSampler | None:
