@@ -84,7 +84,8 @@ class Objective:
     """A named function ``params -> value`` (maximized) over ``space``.
 
     ``sklearn`` is set for the MLP objectives: what a scikit-learn search needs to run the same
-    trials (see ``SklearnProblem``).
+    trials (see ``SklearnProblem``). ``test`` scores a search's pick where the search never
+    looked: the MLP's accuracy on the test split, a synthetic function's value without its noise.
     """
 
     name: str
@@ -92,6 +93,7 @@ class Objective:
     space: Space
     evaluate: Callable[[Mapping[str, Any]], float]
     sklearn: Callable[[], SklearnProblem] | None = field(default=None, compare=False)
+    test: Callable[[Mapping[str, Any]], float] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -137,13 +139,15 @@ def mlp_estimator(name: str) -> MLPClassifier:
     return MLPClassifier(hidden_layer_sizes=HIDDEN, batchnorm=True, epochs=EPOCHS[name])
 
 
-def _mlp_value(name: str, params: Mapping[str, Any]) -> float:
+def _mlp_value(name: str, params: Mapping[str, Any], split: str = "val") -> float:
     data = _dataset(name)
     estimator = mlp_estimator(name).set_params(**params)
     try:
         estimator.fit(data.X_train, data.y_train)
     except Diverged:
         return math.nan
+    if split == "test":
+        return float(estimator.score(data.X_test, data.y_test))
     return float(estimator.score(data.X_val, data.y_val))
 
 
@@ -171,6 +175,7 @@ def _mlp_objective(name: str, what: str) -> Objective:
         MLP_SPACE,
         functools.partial(_mlp_value, name),
         functools.partial(_sklearn_problem, name),
+        functools.partial(_mlp_value, name, split="test"),
     )
 
 
@@ -193,15 +198,16 @@ def _small_terms(params: Mapping[str, Any], skip: tuple[str, ...]) -> float:
     return total
 
 
-def _synthetic_lr(params: Mapping[str, Any]) -> float:
+def _synthetic_lr(params: Mapping[str, Any], noise: bool = True) -> float:
     main = -((math.log10(params["lr"]) - BEST_LOG10_LR) ** 2)
-    return main + _small_terms(params, ()) + _pseudo_noise(params)
+    return main + _small_terms(params, ()) + (_pseudo_noise(params) if noise else 0.0)
 
 
-def _synthetic_lr_beta(params: Mapping[str, Any]) -> float:
+def _synthetic_lr_beta(params: Mapping[str, Any], noise: bool = True) -> float:
     lr_term = (math.log10(params["lr"]) - BEST_LOG10_LR) ** 2
     beta_term = (math.log10(1.0 - params["beta"]) - BEST_LOG10_ONE_MINUS_BETA) ** 2
-    return -lr_term - beta_term + _small_terms(params, ("beta",)) + _pseudo_noise(params)
+    small = _small_terms(params, ("beta",))
+    return -lr_term - beta_term + small + (_pseudo_noise(params) if noise else 0.0)
 
 
 _SYNTHETIC_NOTE = (
@@ -215,6 +221,7 @@ OBJECTIVES: dict[str, Callable[[], Objective]] = {
         "-(log10 lr + 3.2)^2 + small terms; " + _SYNTHETIC_NOTE.format("only lr", "s"),
         SYNTHETIC_SPACE,
         _synthetic_lr,
+        test=functools.partial(_synthetic_lr, noise=False),
     ),
     "synthetic-lr-beta": lambda: Objective(
         "synthetic-lr-beta",
@@ -222,6 +229,7 @@ OBJECTIVES: dict[str, Callable[[], Objective]] = {
         + _SYNTHETIC_NOTE.format("lr and beta", ""),
         SYNTHETIC_SPACE,
         _synthetic_lr_beta,
+        test=functools.partial(_synthetic_lr_beta, noise=False),
     ),
     "digits": lambda: _mlp_objective("digits", "bundled 8x8 digits (64 features)"),
     "signs": lambda: _mlp_objective(

@@ -17,6 +17,8 @@ Methods (all over the one space of ``bench/_objectives.py``):
 - ``random``: tunery's random sampler on the right scales; ``sobol``: its scrambled Sobol' points.
 - ``c2f-2`` and ``c2f-3``: ``Study.caviar(objective, space, n_trials, rounds=2 or 3)``: random
   trials, narrowed around the best ones between rounds (tunery's default zoom).
+- ``c2f-2-gp`` and ``c2f-2-tpe``: the same with ``guided="gp"`` or ``"tpe"``: round 2 draws inside
+  its box from a model of the trials so far, in batches of 8 (``tunery.samplers.GuidedSampler``).
 - ``optuna-random`` and ``optuna-tpe``: Optuna's ``RandomSampler`` and ``TPESampler`` (default
   settings) seeded with the same seed, on the same space: ``log=True`` where tunery's scale is
   ``log``; a ``one_minus_log`` parameter such as β is asked of Optuna as ``1 - β`` with
@@ -24,6 +26,11 @@ Methods (all over the one space of ``bench/_objectives.py``):
 - ``sklearn-random`` (MLP objectives): ``RandomizedSearchCV`` over ``tunery.nn.MLPClassifier``
   with ``scipy.stats.loguniform`` (and ``1 - loguniform`` for β), on one fixed validation split
   (``PredefinedSplit``), so it scores exactly what the other methods score.
+
+Each method's pick at the largest budget (its best trial by the value searched on) is scored
+again where no search looked: an MLP's accuracy on the test split, a synthetic function's value
+without its pseudo-noise (the searched value alone is optimistic: it is the maximum of many noisy
+ones). ``sklearn-random`` runs its own fits, so its pick is not known here: ``n/a``.
 
 Methods whose trials do not depend on the budget (all but ``grid`` and ``c2f-*``) run once with
 the largest budget; the best of the first ``b`` trials is their result at budget ``b``. The
@@ -73,6 +80,7 @@ DEFAULT_OUT = REPO / "docs" / "benchmarks"
 BUDGETS = (8, 16, 32, 64)
 QUICK_BUDGETS = (8, 16)
 SYNTHETIC = ("synthetic-lr", "synthetic-lr-beta")
+C2F = ("c2f-2", "c2f-3", "c2f-2-gp", "c2f-2-tpe")  # the claims are checked for these
 MLP_OBJECTIVES = ("digits", "signs")
 
 Values = list[float]  # one value per trial, in trial order; NaN for a failed or diverged trial
@@ -163,7 +171,9 @@ def _study_values(study: Study) -> Values:
     return [math.nan if t.value is None else float(t.value) for t in study.trials]
 
 
-def tunery_method(sampler: str, *, linear: bool = False, rounds: int = 1) -> Runner:
+def tunery_method(
+    sampler: str, *, linear: bool = False, rounds: int = 1, guided: str | None = None
+) -> Runner:
     """A method run through ``tunery.Study.caviar`` with an in-memory store."""
 
     def run(objective: Objective, evaluate: Evaluate, seed: int, budget: int) -> Values:
@@ -176,6 +186,7 @@ def tunery_method(sampler: str, *, linear: bool = False, rounds: int = 1) -> Run
                 n_trials=budget,
                 rounds=rounds,
                 workers=1,
+                guided=guided,
             )
         except ConfigError:
             # Too few trials per round to zoom (zoom needs 3 finished ones): no result.
@@ -284,6 +295,8 @@ METHODS: tuple[Method, ...] = (
     Method("sobol", tunery_method("sobol")),
     Method("c2f-2", tunery_method("random", rounds=2), anytime=False),
     Method("c2f-3", tunery_method("random", rounds=3), anytime=False),
+    Method("c2f-2-gp", tunery_method("random", rounds=2, guided="gp"), anytime=False),
+    Method("c2f-2-tpe", tunery_method("random", rounds=2, guided="tpe"), anytime=False),
     Method("optuna-random", optuna_method("random"), needs="optuna"),
     Method("optuna-tpe", optuna_method("tpe"), needs="optuna"),
     Method("sklearn-random", run_sklearn, mlp_only=True),
@@ -296,6 +309,8 @@ LABELS = {
     "sobol": "Sobol', right scale",
     "c2f-2": "coarse to fine, 2 rounds",
     "c2f-3": "coarse to fine, 3 rounds",
+    "c2f-2-gp": "coarse to fine, 2 rounds, GP-guided",
+    "c2f-2-tpe": "coarse to fine, 2 rounds, TPE-guided",
     "optuna-random": "Optuna RandomSampler",
     "optuna-tpe": "Optuna TPESampler",
     "sklearn-random": "sklearn RandomizedSearchCV",
@@ -329,6 +344,30 @@ class Memo:
         return self.cache[key]
 
 
+class Recorder:
+    """Passes each call on to ``evaluate`` and keeps its params, in call order."""
+
+    def __init__(self, evaluate: Evaluate) -> None:
+        self.evaluate = evaluate
+        self.params: list[dict[str, Any]] = []
+
+    def __call__(self, params: Mapping[str, Any]) -> float:
+        self.params.append(dict(params))
+        return self.evaluate(params)
+
+
+Pick = dict[str, Any]  # {"params": ..., "value": searched value, "test": value where none looked}
+
+
+def pick_of(values: Values, params: Sequence[Mapping[str, Any]], test: Evaluate) -> Pick | None:
+    """The best trial of a run and its test value; None when its params are unknown (sklearn)."""
+    finite = [i for i, v in enumerate(values) if not math.isnan(v)]
+    if len(params) != len(values) or not finite:
+        return None
+    best = max(finite, key=lambda i: values[i])  # the first of equals, as best_so_far keeps
+    return {"params": dict(params[best]), "value": values[best], "test": test(params[best])}
+
+
 @dataclass(frozen=True)
 class Job:
     """The runs of one objective for one seed (``seed`` None: the seed-free grid)."""
@@ -338,19 +377,28 @@ class Job:
     budgets: tuple[int, ...]
 
 
-def run_job(job: Job) -> tuple[Job, dict[str, dict[int, Values]], float]:
-    """``{method: {budget: values}}`` for the job, and its seconds."""
+Runs = dict[str, dict[int, Values]]  # method -> budget -> values
+Picks = dict[str, Pick | None]  # method -> its pick at the largest budget
+
+
+def run_job(job: Job) -> tuple[Job, Runs, Picks, float]:
+    """``{method: {budget: values}}`` for the job, each method's pick, and its seconds."""
     start = time.perf_counter()
     objective = make_objective(job.objective)
     memo = Memo(objective.evaluate)
-    runs: dict[str, dict[int, Values]] = {}
+    test = Memo(objective.test or (lambda params: math.nan))
+    runs: Runs = {}
+    picks: Picks = {}
+    top = max(job.budgets)
     for method in methods_for(job.objective):
         if method.seeded != (job.seed is not None):
             continue
         seed = 0 if job.seed is None else job.seed
-        budgets = (max(job.budgets),) if method.anytime else job.budgets
-        runs[method.name] = {b: method.run(objective, memo, seed, b) for b in budgets}
-    return job, runs, time.perf_counter() - start
+        budgets = (top,) if method.anytime else job.budgets
+        recorders = {budget: Recorder(memo) for budget in budgets}
+        runs[method.name] = {b: method.run(objective, r, seed, b) for b, r in recorders.items()}
+        picks[method.name] = pick_of(runs[method.name][top], recorders[top].params, test)
+    return job, runs, picks, time.perf_counter() - start
 
 
 def _one_thread() -> None:
@@ -360,7 +408,7 @@ def _one_thread() -> None:
     threadpool_limits(1)
 
 
-JobResult = tuple[Job, dict[str, dict[int, Values]]]
+JobResult = tuple[Job, Runs, Picks]
 
 
 def run_jobs(jobs: Sequence[Job], workers: int) -> list[JobResult]:
@@ -368,17 +416,17 @@ def run_jobs(jobs: Sequence[Job], workers: int) -> list[JobResult]:
     start = time.perf_counter()
     if workers == 1:
         _one_thread()
-        finished: Iterator[tuple[Job, dict[str, dict[int, Values]], float]] = map(run_job, jobs)
-        for job, runs, seconds in finished:
+        finished: Iterator[tuple[Job, Runs, Picks, float]] = map(run_job, jobs)
+        for job, runs, picks, seconds in finished:
             _progress(job, seconds, len(results) + 1, len(jobs), start)
-            results.append((job, runs))
+            results.append((job, runs, picks))
         return results
     with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as pool:
         futures = [pool.submit(run_job, job) for job in jobs]
         for future in as_completed(futures):
-            job, runs, seconds = future.result()
+            job, runs, picks, seconds = future.result()
             _progress(job, seconds, len(results) + 1, len(jobs), start)
-            results.append((job, runs))
+            results.append((job, runs, picks))
     return results
 
 
@@ -451,6 +499,7 @@ class Summary:
     grid_best: float
     grid_trials: int
     reach: dict[str, list[float]]  # method -> trials to reach grid_best, per seed
+    tests: dict[str, list[float]]  # method -> test value of its pick, per seed (NaN: unknown)
 
 
 def summarize(name: str, record: Mapping[str, Any]) -> Summary:
@@ -476,6 +525,8 @@ def summarize(name: str, record: Mapping[str, Any]) -> Summary:
         m: [trials_to_reach(methods[m], r, grid_best) for r in runs]
         for m, runs in per_method.items()
     }
+    picks = record.get("picks", {})  # absent from records written before picks were kept
+    tests = {m: [_test_of(picks.get(m, {}).get(str(s))) for s in seeds] for m in per_method}
     return Summary(
         name,
         seeds,
@@ -485,7 +536,12 @@ def summarize(name: str, record: Mapping[str, Any]) -> Summary:
         grid_best,
         len(grid_runs[max(budgets)]),
         reach,
+        tests,
     )
+
+
+def _test_of(pick: Pick | None) -> float:
+    return math.nan if pick is None else float(pick["test"])
 
 
 # -- output ---------------------------------------------------------------------------------------
@@ -516,12 +572,19 @@ def _reach_cell(method: Method, values: Sequence[float]) -> str:
 
 def markdown_table(summary: Summary, digits: int) -> str:
     methods = METHOD_BY_NAME
-    header = ["method", *[f"best @ {b}" for b in summary.budgets], "trials to grid's best"]
+    top = max(summary.budgets)
+    header = [
+        "method",
+        *[f"best @ {b}" for b in summary.budgets],
+        "trials to grid's best",
+        f"test of pick @ {top}",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, by_budget in summary.finals.items():
         cells = [_cell(by_budget[b], digits) for b in summary.budgets]
         reach = _reach_cell(methods[name], summary.reach[name])
-        lines.append(f"| {LABELS[name]} | " + " | ".join(cells) + f" | {reach} |")
+        test = _cell(summary.tests[name], digits)
+        lines.append(f"| {LABELS[name]} | " + " | ".join(cells) + f" | {reach} | {test} |")
     return "\n".join(lines)
 
 
@@ -529,7 +592,7 @@ def target_lines(summary: Summary, digits: int) -> list[str]:
     """The two claims, checked on this objective's figures."""
     lines = []
     quarter = summary.grid_trials / 4
-    for name in ("c2f-2", "c2f-3"):
+    for name in C2F:
         if name not in summary.reach:
             continue
         median = float(np.median(summary.reach[name]))
@@ -544,13 +607,16 @@ def target_lines(summary: Summary, digits: int) -> list[str]:
     top = max(summary.budgets)
     if "optuna-tpe" in summary.finals:
         tpe = quartiles(summary.finals["optuna-tpe"][top])[0]
-        for name in ("c2f-2", "c2f-3"):
+        tpe_test = quartiles(summary.tests["optuna-tpe"])[0]
+        for name in (n for n in C2F if n in summary.finals):
             ours = quartiles(summary.finals[name][top])[0]
+            ours_test = quartiles(summary.tests[name])[0]
             verdict = "yes" if ours >= tpe else "no"
             lines.append(
                 f"- At {top} trials, {LABELS[name]}'s median best {_fmt(ours, digits)} >= "
                 f"Optuna TPE's {_fmt(tpe, digits)}: **{verdict}** "
-                f"(difference {ours - tpe:+.{digits}f})."
+                f"(difference {ours - tpe:+.{digits}f}; test value of the pick "
+                f"{_fmt(ours_test, digits)} vs {_fmt(tpe_test, digits)})."
             )
     return lines
 
@@ -632,7 +698,9 @@ def write_outputs(out: Path, records: Mapping[str, Any]) -> None:
         "",
         "Best value found so far (median [25th, 75th percentile] over seeds) at each trial "
         "budget, and how many trials each method needs to match the best value of the grid at "
-        "the largest budget (median over seeds; in brackets, the seeds that ever did). For the "
+        "the largest budget (median over seeds; in brackets, the seeds that ever did), and the "
+        "test value of each method's pick at the largest budget (its best trial): the MLP's "
+        "accuracy on the test split, or a synthetic function's value without its noise. For the "
         "grid and coarse to fine, which plan their trials from the budget, that is the smallest "
         "budget whose run matched it. The grid is deterministic: one run, no spread.",
         "",
@@ -731,7 +799,7 @@ def _rounded(values: Values) -> Values:
 
 def record_of(
     name: str,
-    results: Sequence[tuple[Job, dict[str, dict[int, Values]]]],
+    results: Sequence[JobResult],
     seeds: int,
     budgets: Sequence[int],
     command: str,
@@ -740,13 +808,16 @@ def record_of(
     """Plain JSON: settings, machine, and every run's values (the grid's copied to each seed)."""
     objective = make_objective(name)
     runs: dict[str, dict[str, dict[str, Values]]] = {}
-    grid = next(r for job, r in results if job.seed is None)
-    for job, by_method in results:
+    picks: dict[str, dict[str, Pick | None]] = {}
+    grid, grid_picks = next((r, p) for job, r, p in results if job.seed is None)
+    for job, by_method, by_pick in results:
         if job.seed is None:
             continue
         for method, by_budget in {**by_method, **grid}.items():
             slot = runs.setdefault(method, {})
             slot[str(job.seed)] = {str(b): _rounded(v) for b, v in by_budget.items()}
+        for method, pick in {**by_pick, **grid_picks}.items():
+            picks.setdefault(method, {})[str(job.seed)] = pick
     order = [m.name for m in methods_for(name)]
     return {
         "description": objective.description,
@@ -758,6 +829,7 @@ def record_of(
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "workers": workers,
         "runs": {m: runs[m] for m in order if m in runs},
+        "picks": {m: picks[m] for m in order if m in picks},
     }
 
 

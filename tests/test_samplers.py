@@ -14,7 +14,6 @@ from scipy.stats import qmc
 
 from tests.strategies import spaces
 from tunery import ConfigError
-from tunery import samplers as samplers_module
 from tunery.samplers import (
     GridSampler,
     RandomSampler,
@@ -23,6 +22,7 @@ from tunery.samplers import (
     make_sampler,
     sample_params,
 )
+from tunery.samplers import _unit as samplers_module
 from tunery.space import Choice, Distribution, Float, Int, Space
 
 ALL = [RandomSampler(), GridSampler(), SobolSampler()]

@@ -60,7 +60,16 @@ def test_quick_search_efficiency_writes_the_table_and_a_plot_per_objective(
 def test_quick_search_efficiency_records_every_method_for_every_seed(quick_run: Path) -> None:
     records = json.loads((quick_run / "search_efficiency.json").read_text())
     assert set(records) == set(SYNTHETIC)
-    expected = {"grid", "random-linear", "random", "sobol", "c2f-2", "c2f-3"}
+    expected = {
+        "grid",
+        "random-linear",
+        "random",
+        "sobol",
+        "c2f-2",
+        "c2f-3",
+        "c2f-2-gp",
+        "c2f-2-tpe",
+    }
     if importlib.util.find_spec("optuna") is not None:
         expected |= {"optuna-random", "optuna-tpe"}
     for record in records.values():
@@ -73,6 +82,18 @@ def test_quick_search_efficiency_records_every_method_for_every_seed(quick_run: 
                 # One run of the largest budget, or one run per budget; as many values as trials.
                 assert all(len(values) <= int(budget) for budget, values in by_budget.items())
                 assert "16" in by_budget
+
+
+def test_quick_search_efficiency_scores_each_pick_where_no_search_looked(quick_run: Path) -> None:
+    records = json.loads((quick_run / "search_efficiency.json").read_text())
+    for name, record in records.items():
+        test = bench.make_objective(name).test
+        for method, by_seed in record["picks"].items():
+            for seed, pick in by_seed.items():
+                values = record["runs"][method][seed]["16"]
+                assert pick["value"] == pytest.approx(max(values), rel=1e-5)  # its best trial
+                assert pick["test"] == test(pick["params"])  # the noise-free value
+                assert pick["test"] != pick["value"]
 
 
 # --- the script's helpers, imported from its file ----------------------------------------------

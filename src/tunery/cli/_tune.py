@@ -24,7 +24,7 @@ from rich.table import Table
 from tunery._exceptions import ConfigError
 from tunery.cli._app import REPORT_DIR, STORAGE_OPTION, TOP_OPTION, app, console, console_err
 from tunery.cli._pictures import result_text
-from tunery.config import SAMPLERS, TuneConfig, default_config, load_config
+from tunery.config import GUIDED, SAMPLERS, TuneConfig, default_config, load_config
 from tunery.pruners import PRUNERS
 from tunery.records import FrozenTrial, TrialState
 from tunery.run import EXECUTORS, OUTPUT_LIMIT, connect
@@ -86,6 +86,11 @@ _STUDY_RUN_OPTIONS = (
 @click.option("--rounds", type=int, help="Coarse-to-fine rounds, zooming between (run.rounds).")
 @click.option("--sampler", type=click.Choice(SAMPLERS), help="Sampler of new rounds (run.sampler).")
 @click.option(
+    "--guided",
+    type=click.Choice(["none", *GUIDED]),
+    help="Zoomed rounds draw from a model of the trials so far (run.guided).",
+)
+@click.option(
     "--pruner", type=click.Choice(["none", *PRUNERS]), help="Stop hopeless trials (run.pruner)."
 )
 @click.option("--epochs", type=int, help="Epochs per trial (run.epochs, over model.epochs).")
@@ -102,6 +107,7 @@ def tune(
     workers: int | None,
     rounds: int | None,
     sampler: str | None,
+    guided: str | None,
     pruner: str | None,
     epochs: int | None,
     executor: str | None,
@@ -131,8 +137,8 @@ def tune(
                      [data] source, classes, normalize, seed, val_fraction, test_fraction
                      [model] layers, batchnorm, optimizer, lr, beta, ..., epochs, backend
                      [space] lr = { low = 1e-4, high = 1, scale = "log" }, ...
-                     [run] trials, workers, rounds, sampler, pruner, epochs, top, margin,
-                           executor, address, resources, checkpoint_dir
+                     [run] trials, workers, rounds, sampler, guided, guided_batch, pruner,
+                           epochs, top, margin, executor, address, resources, checkpoint_dir
     Exit code 2 (and nothing written) for a bad config or flag.
     """
     settings = load_config(config) if config is not None else default_config()
@@ -141,6 +147,7 @@ def tune(
         workers=workers,
         rounds=rounds,
         sampler=sampler,
+        guided=guided,
         pruner=pruner,
         epochs=epochs,
         executor=executor,
@@ -358,7 +365,7 @@ def _show_trial(study: Study, number: int) -> None:
 def _round_table(round_: Round) -> Table:
     origin = "zoomed" if round_.box is not None else "given"
     table = Table(
-        title=f"round {round_.index} ({origin}, {round_.sampler} sampler)", title_justify="left"
+        title=f"round {round_.index} ({origin}, {round_.sampler_text})", title_justify="left"
     )
     for column in ("param", "kind", "range", "box (round-1 unit coords)"):
         table.add_column(column)

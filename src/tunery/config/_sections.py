@@ -32,6 +32,7 @@ from tunery.nn.schedules import SCHEDULES, Schedule, make_schedule
 from tunery.nn.spec import BACKENDS, TrainSpec, renamed
 from tunery.pruners import make_pruner
 from tunery.run import EXECUTORS, Resources, default_workers
+from tunery.samplers import MODELS
 from tunery.storage import parse_storage_url
 
 DEFAULT_STORAGE = "sqlite:///tunery.db"
@@ -39,6 +40,8 @@ SECTIONS = ("study", "data", "model", "space", "run", "pbt")
 METRICS = ("val_accuracy", "train_accuracy", "loss")
 """What the built-in objective can return: the last epoch's value of one of its reported metrics."""
 SAMPLERS = ("random", "grid", "sobol")
+GUIDED = MODELS
+"""The models a zoomed round may draw from (``run.guided``); ``"none"``: its box uniformly."""
 
 _MINIMIZED = frozenset({"loss"})
 # The schedule option that ``decay_rate`` / ``decay_every`` set, per schedule.
@@ -109,10 +112,13 @@ def _real(rule: Interval) -> Check:
     return check
 
 
-def _one_of(options: tuple[str, ...]) -> Check:
+def _one_of(options: tuple[str, ...], also: str = "") -> Check:
+    """``also`` names a value converted before the check (``"'none'"`` for a TOML null)."""
+
     def check(value: Any, where: str) -> str:
         if value not in options:
-            raise ConfigError(where, value, "one of " + ", ".join(map(repr, options)))
+            names = [*map(repr, options), *([also] if also else [])]
+            raise ConfigError(where, value, "one of " + ", ".join(names))
         return str(value)
 
     return check
@@ -373,6 +379,8 @@ class RunSection:
     workers: int = field(default_factory=default_workers)
     rounds: int = 1
     sampler: str = "random"
+    guided: str | None = None
+    guided_batch: int = 8
     pruner: str | None = None
     pruner_options: Mapping[str, Any] = field(default_factory=dict)
     epochs: int | None = None
@@ -385,13 +393,17 @@ class RunSection:
     checkpoint_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.pruner == "none":  # TOML has no null
-            object.__setattr__(self, "pruner", None)
+        for key in ("pruner", "guided"):
+            if getattr(self, key) == "none":  # TOML has no null
+                object.__setattr__(self, key, None)
         _check_fields(self, "run", _RUN_CHECKS)
         _check_pruner(self.pruner, self.pruner_options)
         if self.rounds > 1 and self.trials // self.rounds < _MIN_TOP:
             expected = f"at least {_MIN_TOP * self.rounds} ({_MIN_TOP} per round to zoom around)"
             raise ConfigError("run.trials", self.trials, expected)
+        if self.guided is not None and self.rounds < 2:
+            expected = "'none' with run.rounds = 1 (only zoomed rounds, 2 and later, are guided)"
+            raise ConfigError("run.guided", self.guided, expected)
 
 
 def _resources(value: Any, where: str) -> dict[str, float]:
@@ -413,6 +425,8 @@ _RUN_CHECKS: dict[str, Check] = {
     "workers": _integer(1),
     "rounds": _integer(1),
     "sampler": _one_of(SAMPLERS),
+    "guided": _optional(_one_of(GUIDED, also="'none'")),
+    "guided_batch": _integer(1),
     "pruner": _optional(_text),
     "pruner_options": _options,
     "epochs": _optional(_integer(1)),

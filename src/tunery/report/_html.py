@@ -229,13 +229,14 @@ def _rounds_table(rounds: Sequence[RoundRanges]) -> str:
         [
             str(r.index),
             r.origin,
+            r.sampler,
             str(r.n_trials),
             format_value(r.best),
             *(r.ranges[p].describe() if p in r.ranges else "—" for p in params),
         ]
         for r in rounds
     ]
-    return _table(["round", "origin", "trials", "best", *params], rows, names=0)
+    return _table(["round", "origin", "sampler", "trials", "best", *params], rows, names=0)
 
 
 def _figures(figures: Sequence[Picture], empty: str, *, grid: bool = False) -> str:

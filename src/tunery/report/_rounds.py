@@ -154,7 +154,7 @@ class RoundRanges:
 
     index: int
     origin: Literal["given", "zoomed"]
-    sampler: str
+    sampler: str  # as tunery show names it: "random sampler", "guided by gp, batches of 8"
     n_trials: int
     best: float | None
     ranges: dict[str, ParamRange]
@@ -177,7 +177,7 @@ def round_ranges(study: StudyLike) -> list[RoundRanges]:
             RoundRanges(
                 round_.index,
                 "zoomed" if round_.zoomed else "given",
-                round_.sampler,
+                round_.sampler_text,
                 len(mine),
                 best,
                 _ranges_of(round_, base),

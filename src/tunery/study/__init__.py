@@ -32,30 +32,29 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from os import PathLike
 from typing import Any
 
 from tunery._exceptions import ConfigError, TuneryWarning
-from tunery._files import (
-    check_checkpoint_dir,
-    checkpoint_location,
-    read_checkpoint,
-    stored_location,
-    write_checkpoint,
-)
+from tunery._files import check_checkpoint_dir, read_checkpoint
 from tunery._validation import POSITIVE, check_int, check_scalar
 from tunery.pruners import Pruner
 from tunery.records import FrozenTrial, StudySummary, TrialState, check_direction, clean_value
 from tunery.run import default_workers, execute
-from tunery.samplers import Sampler, sample_params
+from tunery.samplers import GuidedSampler, Sampler, sample_params
 from tunery.space import Box, Space, space_to_dict, validate_space, zoom
 from tunery.storage import BaseStorage, get_storage
+from tunery.study._backend import LocalBackend
+from tunery.study._guided import GuidedDraws, batch_stop
 from tunery.study._heartbeats import DEFAULT_HEARTBEAT_TIMEOUT, Heartbeats
 from tunery.study._helpers import (
     Round,
     _bound,
+    _check_callbacks,
+    _check_guided,
+    _check_guided_rounds,
     _check_params,
     _check_parent,
     _check_pruner,
@@ -96,37 +95,6 @@ STALE = (
     "interrupted: stale, no heartbeat for longer than heartbeat_timeout (asked, then never told or "
     "run by an executor); its draw is re-run"
 )
-
-
-class LocalBackend:
-    """The in-process backend: a trial's calls go straight to the study's store."""
-
-    def __init__(self, study: Study) -> None:
-        self._study = study
-
-    def report(self, trial: Trial, epoch: int, metrics: dict[str, float]) -> None:
-        self._study.storage.report(trial.trial_id, epoch, metrics)
-        self._study._heartbeats.beat(trial.trial_id)
-
-    def should_prune(self, trial: Trial, epoch: int) -> bool:
-        pruner = self._study.pruner
-        if pruner is None:
-            return False
-        return bool(pruner.should_prune(self._study.trials, trial.freeze(), epoch))
-
-    def checkpoint(self, trial: Trial, epoch: int, state: bytes) -> None:
-        folder = self._study.checkpoint_dir
-        if folder is not None and stored_location(state) is None:  # not written by a Ray task
-            state = write_checkpoint(checkpoint_location(folder, trial.trial_id, epoch), state)
-        self._study.storage.save_checkpoint(trial.trial_id, epoch, state)
-        self._study._heartbeats.beat(trial.trial_id)
-
-    def restore(self, trial: Trial, epoch: int | None) -> bytes | None:
-        return self._study.restore_checkpoint(trial, epoch, read=False)
-
-    def set_user_attr(self, trial: Trial, key: str, value: Any) -> None:
-        self._study.storage.set_trial_user_attr(trial.trial_id, key, value)
-        self._study._heartbeats.beat(trial.trial_id)
 
 
 class Study(StudyReader):
@@ -196,6 +164,7 @@ class Study(StudyReader):
         self._lock = threading.RLock()
         self._rounds = [Round.from_record(r) for r in self.storage.get_rounds(self.study_id)]
         self._samplers: dict[int, Sampler] = {}
+        self._guided = GuidedDraws(name, maximize=self.direction == "maximize")
         self._running = False  # set by the first ask: this process is now the study's writer
         self._pending: dict[int, _Pending] = {}
         self._next_sample = 0
@@ -302,12 +271,22 @@ class Study(StudyReader):
 
     # -- rounds ----------------------------------------------------------------------------------
 
-    def zoom(self, top: float | int = 0.1, min_top: int = 3, margin: float = 0.1) -> Round:
+    def zoom(
+        self,
+        top: float | int = 0.1,
+        min_top: int = 3,
+        margin: float = 0.1,
+        *,
+        guided: str | GuidedSampler | None = None,
+    ) -> Round:
         """Add the next round: the current space narrowed around the best COMPLETE trials.
 
         Uses the trials of ALL rounds whose params lie in the base space (the latest space the
-        user gave); see ``tunery.space.zoom`` for ``top``, ``min_top`` and ``margin``.
+        user gave); see ``tunery.space.zoom`` for ``top``, ``min_top`` and ``margin``. ``guided``
+        (``"gp"``, ``"tpe"`` or a ``GuidedSampler``) makes the new round draw inside its box from
+        a model of the trials so far instead of the study's sampler (``tunery.samplers``).
         """
+        guide = _check_guided(guided)
         with self._lock:
             if not self._rounds:
                 self._rounds = self.rounds
@@ -330,14 +309,14 @@ class Study(StudyReader):
                 margin=margin,
                 base=base.space,
             )
-            return self._add_round(narrowed, box)
+            return self._add_round(narrowed, box, guide)
 
-    def _add_round(self, space: Space, box: Box | None) -> Round:
+    def _add_round(self, space: Space, box: Box | None, sampler: Sampler | None = None) -> Round:
         record = self.storage.add_round(
             self.study_id,
             space=space_to_dict(space),
             box=None if box is None else box.to_dict(),
-            sampler=_sampler_spec(self.sampler),
+            sampler=_sampler_spec(sampler or self.sampler),
         )
         self._rounds.append(Round.from_record(record))
         # A new round starts its own sequence of draws; interrupted draws of older rounds are
@@ -360,6 +339,7 @@ class Study(StudyReader):
         top: float | int = 0.1,
         min_top: int = 3,
         margin: float = 0.1,
+        guided: str | GuidedSampler | None = None,
         live: bool | None = None,
         executor: str = "local",
         address: str | None = None,
@@ -372,8 +352,11 @@ class Study(StudyReader):
         runs them in this process. ``live`` shows the pool's live view (default: in a terminal).
         With ``rounds > 1`` the study zooms after every ``trials_per_round`` (default
         ``n_trials // rounds``) finished trials, with ``top``, ``min_top`` and ``margin`` passed to
-        :meth:`zoom`. ``callbacks`` are called as ``callback(study, frozen_trial)`` after each
-        trial. ``executor="ray"`` runs the trials as Ray tasks on the cluster at ``address``
+        :meth:`zoom`; ``guided`` (``"gp"`` or ``"tpe"``) makes the zoomed rounds draw from a model
+        of the trials so far, batch by batch (``tunery.samplers.GuidedSampler``; a round keeps the
+        sampler it was created with when the study is resumed). ``callbacks`` are called as
+        ``callback(study, frozen_trial)`` after each trial. ``executor="ray"`` runs the trials as
+        Ray tasks on the cluster at ``address``
         (``"auto"``, ``HOST:PORT``, ``ray://HOST:PORT``), each holding ``resources``
         (``{"cpu": 1, "gpu": 0.25}``); ``workers`` is then unused (docs/cluster.md). Returns the
         study.
@@ -389,6 +372,8 @@ class Study(StudyReader):
                 "trials_per_round", targets[0], f"at least min_top={min_top} trials to zoom from"
             )
         hooks = _check_callbacks(callbacks)
+        guide = _check_guided(guided)
+        _check_guided_rounds(guide, len(targets))
         with self._lock:
             self._prepare(space)
             self._sweep(force=True)
@@ -399,22 +384,32 @@ class Study(StudyReader):
                 hook(self, frozen)
 
         for index in range(stage, len(targets)):
-            with self.beating():
-                execute(
-                    self,
-                    objective,
-                    target=targets[index],
-                    workers=workers,
-                    on_finished=on_finished,
-                    live=live,
-                    executor=executor,
-                    address=address,
-                    resources=resources,
-                    checkpoint_dir=self.checkpoint_dir,
-                )
+            stop = 0
+            while stop < targets[index]:
+                # A guided round runs batch by batch: its draws need the earlier batches finished.
+                stop = self._next_stop(targets[index])
+                with self.beating():
+                    execute(
+                        self,
+                        objective,
+                        target=stop,
+                        workers=workers,
+                        on_finished=on_finished,
+                        live=live,
+                        executor=executor,
+                        address=address,
+                        resources=resources,
+                        checkpoint_dir=self.checkpoint_dir,
+                    )
             if index + 1 < len(targets):
-                self._zoom_if_possible(top=top, min_top=min_top, margin=margin)
+                self._zoom_if_possible(top=top, min_top=min_top, margin=margin, guided=guide)
         return self
+
+    def _next_stop(self, target: int) -> int:
+        """Where ``caviar`` may run to at once: ``target``, or the end of a guided batch."""
+        with self._lock:
+            current = self._rounds[-1]
+            return batch_stop(self._round_sampler(current), current.index, self.trials, target)
 
     # -- heartbeats ------------------------------------------------------------------------------
 
@@ -453,7 +448,9 @@ class Study(StudyReader):
         )
         return record
 
-    def _zoom_if_possible(self, *, top: float | int, min_top: int, margin: float) -> None:
+    def _zoom_if_possible(
+        self, *, top: float | int, min_top: int, margin: float, guided: GuidedSampler | None
+    ) -> None:
         """Zoom between caviar's rounds, or go on in the same round when it cannot.
 
         A zoom needs ``min_top`` COMPLETE trials. Pruned, failed and diverged trials do not count,
@@ -462,7 +459,7 @@ class Study(StudyReader):
         """
         complete = len(self.get_trials([TrialState.COMPLETE]))
         if complete >= min_top:
-            self.zoom(top=top, min_top=min_top, margin=margin)
+            self.zoom(top=top, min_top=min_top, margin=margin, guided=guided)
             return
         warnings.warn(
             f"study {self.name!r}: only {complete} COMPLETE trial(s), fewer than min_top={min_top}"
@@ -522,13 +519,22 @@ class Study(StudyReader):
         entry.resumes[:0] = [trial.trial_id, *earlier]
         entry.resumes[:] = list(dict.fromkeys(entry.resumes))
 
-    def _draw(self, round_: Round, sample_id: int) -> dict[str, Any]:
+    def _round_sampler(self, round_: Round) -> Sampler:
         sampler = self._samplers.get(round_.index)
         if sampler is None:
             same = round_.sampler_spec in (self.sampler.name, _sampler_spec(self.sampler))
             sampler = self.sampler if same else _sampler_from_spec(round_.sampler_spec)
             self._samplers[round_.index] = sampler
-        return sample_params(sampler, round_.space, round_seed(self.seed, round_.index), sample_id)
+        return sampler
+
+    def _draw(self, round_: Round, sample_id: int) -> dict[str, Any]:
+        sampler = self._round_sampler(round_)
+        seed = round_seed(self.seed, round_.index)
+        if not isinstance(sampler, GuidedSampler):
+            return sample_params(sampler, round_.space, seed, sample_id)
+        return self._guided.draw(
+            sampler, self._rounds, round_, sample_id, seed=seed, trials=lambda: self.trials
+        )
 
     def _live_trial(self, trial: Trial | int) -> Trial:
         number = trial.number if isinstance(trial, Trial) else trial
@@ -579,13 +585,3 @@ def list_studies(
 ) -> list[StudySummary]:
     """Every study in the store, with its trial counts by state and its best value."""
     return get_storage(storage).list_studies()
-
-
-def _check_callbacks(callbacks: Any) -> tuple[Callback, ...]:
-    if not isinstance(callbacks, Iterable) or isinstance(callbacks, str):
-        raise ConfigError("callbacks", callbacks, "a list of functions callback(study, trial)")
-    hooks = tuple(callbacks)
-    for hook in hooks:
-        if not callable(hook):
-            raise ConfigError("callbacks", hook, "functions callback(study, trial)")
-    return hooks

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from tunery._exceptions import ConfigError
 from tunery._validation import ANY_REAL, check_int, check_scalar
 from tunery.pruners import Pruner
 from tunery.records import FrozenTrial, RoundRecord, TrialState
-from tunery.samplers import Sampler, make_sampler
+from tunery.samplers import MODELS, GuidedSampler, Sampler, make_sampler
 from tunery.space import Box, Space, space_from_dict
 from tunery.trial import Trial
 
@@ -48,6 +48,11 @@ class Round:
     @property
     def zoomed(self) -> bool:
         return self.box is not None
+
+    @property
+    def sampler_text(self) -> str:
+        """The sampler as ``tunery show`` and the report name it: ``guided by gp, batches of 8``."""
+        return _sampler_from_spec(self.sampler_spec or self.sampler).describe()
 
 
 @dataclass
@@ -97,11 +102,33 @@ def _sampler_from_spec(spec: str) -> Sampler:
 
 
 def _check_sampler(sampler: Any) -> Sampler:
-    if isinstance(sampler, Sampler):
-        return sampler
-    if isinstance(sampler, str):
-        return make_sampler(sampler)
-    raise ConfigError("sampler", sampler, "a sampler name ('random', 'grid', 'sobol') or a Sampler")
+    """The study's ``sampler``: it draws the rounds the user gives (round 1, a new space)."""
+    checked = make_sampler(sampler) if isinstance(sampler, str) else sampler
+    if not isinstance(checked, Sampler):
+        expected = "a sampler name ('random', 'grid', 'sobol') or a Sampler"
+        raise ConfigError("sampler", sampler, expected)
+    if isinstance(checked, GuidedSampler):
+        # A given round has no trials of its own to model: only zoomed rounds are guided.
+        expected = "'random', 'grid' or 'sobol' (guided draws are for zoomed rounds: guided=)"
+        raise ConfigError("sampler", sampler, expected)
+    return checked
+
+
+def _check_guided_rounds(guided: GuidedSampler | None, rounds: int) -> None:
+    """``caviar(guided=...)`` needs a zoomed round to guide: ``rounds >= 2``."""
+    if guided is not None and rounds < 2:
+        expected = "None with rounds=1 (round 1 has no trials to model; guide rounds >= 2)"
+        raise ConfigError("guided", guided.model, expected)
+
+
+def _check_guided(guided: Any) -> GuidedSampler | None:
+    """``guided=``: None, a model's name (``"gp"``, ``"tpe"``) or a ``GuidedSampler``."""
+    if guided is None or isinstance(guided, GuidedSampler):
+        return guided
+    if isinstance(guided, str) and guided in MODELS:
+        return GuidedSampler(model=guided)
+    expected = "None, " + ", ".join(map(repr, MODELS)) + " or a GuidedSampler"
+    raise ConfigError("guided", guided, expected)
 
 
 def _bound(pruner: Pruner | None, metric: str, direction: str) -> Pruner | None:
@@ -165,3 +192,14 @@ def _value(trial: FrozenTrial) -> float:
 
 def _fits(space: Space, params: Mapping[str, Any]) -> bool:
     return set(params) == set(space) and all(space[n].contains(v) for n, v in params.items())
+
+
+def _check_callbacks(callbacks: Any) -> tuple[Callable[..., Any], ...]:
+    """``callbacks=``: functions ``callback(study, trial)``."""
+    if not isinstance(callbacks, Iterable) or isinstance(callbacks, str):
+        raise ConfigError("callbacks", callbacks, "a list of functions callback(study, trial)")
+    hooks = tuple(callbacks)
+    for hook in hooks:
+        if not callable(hook):
+            raise ConfigError("callbacks", hook, "functions callback(study, trial)")
+    return hooks

@@ -42,6 +42,7 @@ from tunery.nn.cnn import CNN
 from tunery.nn.model import MLP
 from tunery.nn.spec import make_trainer, renamed
 from tunery.nn.train import EpochMetrics, Trainer
+from tunery.samplers import GuidedSampler
 from tunery.workflows.augmenting import augmenting_engine
 
 if TYPE_CHECKING:
@@ -422,4 +423,12 @@ def run_study(
         callbacks=callbacks,
         top=config.run.top,
         margin=config.run.margin,
+        guided=_guided(config),
     )
+
+
+def _guided(config: TuneConfig) -> GuidedSampler | None:
+    """``run.guided`` and ``run.guided_batch`` as the sampler of the zoomed rounds."""
+    if config.run.guided is None:
+        return None
+    return GuidedSampler(model=config.run.guided, batch=config.run.guided_batch)

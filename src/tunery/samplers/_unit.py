@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -40,7 +40,6 @@ __all__ = [
     "RandomSampler",
     "Sampler",
     "SobolSampler",
-    "make_sampler",
     "sample_params",
 ]
 
@@ -64,6 +63,10 @@ class Sampler(ABC):
     def to_dict(self) -> dict[str, Any]:
         """``{"name": ..., **options}``: ``make_sampler(**sampler.to_dict())`` rebuilds it."""
         return {"name": self.name, **asdict(self)}
+
+    def describe(self) -> str:
+        """How ``tunery show`` and the report name it: ``random sampler``."""
+        return f"{self.name} sampler"
 
 
 @dataclass(frozen=True)
@@ -190,29 +193,6 @@ class SobolSampler(Sampler):
             return {}
         u = _sobol_points(seed, len(names), self.scramble, number + 1)[number]
         return dict(zip(names, u.tolist(), strict=True))
-
-
-_SAMPLERS: dict[str, type[Sampler]] = {
-    "random": RandomSampler,
-    "grid": GridSampler,
-    "sobol": SobolSampler,
-}
-
-
-def make_sampler(name: str = "random", **options: Any) -> Sampler:
-    """A sampler by name: ``"random"`` (default), ``"grid"`` or ``"sobol"``, with its options.
-
-    ``make_sampler("grid", points_per_dim=5)``; ``make_sampler("sobol", scramble=False)``.
-    """
-    if name not in _SAMPLERS:
-        raise ConfigError("sampler", name, "one of " + ", ".join(repr(n) for n in _SAMPLERS))
-    cls = _SAMPLERS[name]
-    allowed = [f.name for f in fields(cls)]
-    for key in options:
-        if key not in allowed:
-            expected = f"one of the options {allowed}" if allowed else "no options"
-            raise ConfigError(f"sampler.{name}", key, expected)
-    return cls(**options)
 
 
 def sample_params(
