@@ -45,6 +45,8 @@ from tunery.cli._options import (
 )
 from tunery.data import NORMALIZE_KINDS, AugmentSettings, Dataset, load_dataset
 from tunery.nn import CNN, MLP
+from tunery.nn.build import build_network
+from tunery.nn.model import Activation
 from tunery.nn.optimizers import OPTIMIZERS
 from tunery.nn.schedules import Schedule
 from tunery.nn.spec import BACKENDS, DEFAULT_LR, TrainSpec, make_trainer, renamed
@@ -90,6 +92,12 @@ class TrainSettings:
     model: str = "mlp"
     conv: tuple[tuple[int, int], ...] = ((16, 3), (32, 3))
     pool: int = 2
+    activation: Activation = "relu"  # not an option of ``tunery train``: the course's ReLU
+
+    @property
+    def kind(self) -> str:
+        """``--model``, under the name ``[model]`` gives it (``tunery.nn.build``)."""
+        return self.model
 
     def train_spec(self) -> TrainSpec:
         """The training recipe (``--beta`` is β for momentum/RMSprop, β1 for Adam); errors name
@@ -425,25 +433,8 @@ def _epoch_summary(metrics: EpochMetrics) -> str:
 
 
 def _build_model(dataset: Dataset, settings: TrainSettings) -> MLP | CNN:
-    if settings.model == "cnn":
-        if dataset.image_shape is None:
-            raise ConfigError("--model", "cnn", "images to convolve (photos, .h5 or the digits)")
-        try:
-            return CNN(
-                dataset.image_shape,
-                dataset.num_classes,
-                conv=settings.conv,
-                dense=settings.layers,
-                batchnorm=settings.batchnorm,
-                pool=settings.pool,
-                seed=settings.seed,
-            )
-        except ConfigError as error:
-            raise renamed(error, "--") from None
-    sizes = [dataset.num_features, *settings.layers, dataset.num_classes]
-    return MLP(
-        sizes, batchnorm=settings.batchnorm, keep_prob=settings.keep_prob, seed=settings.seed
-    )
+    shape = (dataset.num_features, dataset.image_shape, dataset.num_classes)
+    return build_network(settings, shape, prefix="--")
 
 
 def _train(

@@ -38,6 +38,7 @@ from tunery.config import (
     trial_model,
 )
 from tunery.data import Augmenter, AugmentSettings, Dataset, load_dataset, resizes_images
+from tunery.nn.build import build_network
 from tunery.nn.cnn import CNN
 from tunery.nn.model import MLP
 from tunery.nn.spec import make_trainer, renamed
@@ -98,34 +99,8 @@ def build_model(settings: ModelSection, dataset: Dataset) -> MLP | CNN:
     """``MLP([D, *settings.layers, C])`` for ``dataset`` (rows ``(N, D)``, ``C`` classes), or with
     ``kind = "cnn"`` a ``CNN`` of its images (``dataset.image_shape``) with ``settings.conv``
     blocks and ``settings.layers`` as its dense head (errors name ``model.<setting>``)."""
-    if settings.kind == "cnn":
-        return _build_cnn(settings, dataset)
-    sizes = [dataset.num_features, *settings.layers, dataset.num_classes]
-    return MLP(
-        sizes,
-        batchnorm=settings.batchnorm,
-        activation=settings.activation,
-        keep_prob=settings.keep_prob,
-        seed=settings.seed,
-    )
-
-
-def _build_cnn(settings: ModelSection, dataset: Dataset) -> CNN:
-    if dataset.image_shape is None:
-        expected = "data of images (a photo folder, .h5 files or the digits)"
-        raise ConfigError("model.kind", "cnn", expected)
-    try:
-        return CNN(
-            dataset.image_shape,
-            dataset.num_classes,
-            conv=settings.conv,
-            dense=settings.layers,
-            batchnorm=settings.batchnorm,
-            pool=settings.pool,
-            seed=settings.seed,
-        )
-    except ConfigError as error:
-        raise renamed(error, "model.") from None
+    shape = (dataset.num_features, dataset.image_shape, dataset.num_classes)
+    return build_network(settings, shape)
 
 
 def build_trainer(

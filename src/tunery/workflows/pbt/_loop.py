@@ -315,14 +315,8 @@ class _Generation:
         self._queue = list(plans)
         self._running: dict[int, Plan] = {}
         self._done = 0
-
-    @property
-    def metric(self) -> str:
-        return self.study.metric
-
-    @property
-    def direction(self) -> str:
-        return self.study.direction
+        self.metric: str = self.study.metric  # a study's metric and direction never change
+        self.direction: str = self.study.direction
 
     def ask(self) -> Trial:
         plan = self._queue.pop(0)
