@@ -123,11 +123,14 @@ def _probe(ray: ModuleType, shared: Any, objective: object) -> None:
 
 @dataclass(eq=False)
 class _Running:
-    """A submitted trial: its live handle, its hub key, the node it runs on once it says."""
+    """A submitted trial: its live handle, its hub key, the nodes alive when it was submitted,
+    the node it runs on once it says (with its first message), what it sent so far."""
 
     trial: Trial
     key: int
+    alive: frozenset[str]
     node: str | None = None
+    received: int = 0  # one-way messages recorded; the task's result says how many it sent
     problem: str | None = None  # a failure to record what the trial sent
 
 
@@ -158,6 +161,7 @@ class _Driver:
         self.next_key = 0
         self.capacity = 0
         self.capacity_read = 0.0  # time.monotonic() of the last read
+        self.alive: frozenset[str] = frozenset()  # the nodes alive at that read
         self.poll = _LIVE_POLL_SECONDS if view.enabled else _POLL_SECONDS
         self.task = ray.remote(max_retries=0)(_run_remote).options(
             num_cpus=resources.cpu, num_gpus=resources.gpu
@@ -181,23 +185,35 @@ class _Driver:
                 self.ray.kill(self.hub)
 
     def _loop(self) -> None:
-        ray = self.ray
-        inbox = self.hub.drain.remote(self.poll)
+        """One ``ray.wait`` a turn while all goes well; the hub is only called when it has
+        messages, or when a trial ended before everything it sent was served."""
+        self.inbox = self.hub.drain.remote(self.poll)
         while self.done < self.target:
             self._submit()
-            ray.wait([inbox, *self.running], num_returns=1, timeout=self.poll)
-            ended = self._ended()
-            if ended:
-                self.hub.kick.remote()  # the long poll returns now: all messages before tells
-            ready, _ = ray.wait([inbox], timeout=0 if not ended else None)
-            if ready:
-                self._serve(ray.get(inbox))
-                if ended:
-                    self._serve(ray.get(self.hub.drain.remote(0)))
-                inbox = self.hub.drain.remote(self.poll)
-            for ref in ended:
+            ready, _ = self.ray.wait([self.inbox, *self.running], num_returns=1, timeout=self.poll)
+            if self.inbox in ready:
+                self._collect()
+            for ref in self._ended():
                 self._finish(ref)
             self.view.tick()
+
+    def _collect(self) -> None:
+        """Serve what the long poll brought, and poll again."""
+        messages = self.ray.get(self.inbox)
+        self.inbox = self.hub.drain.remote(self.poll)
+        self._serve(messages)
+
+    def _catch_up(self, running: _Running, sent: int, timeout: float | None = None) -> None:
+        """Serve the messages a trial sent that its result arrived before: the task waited for
+        the hub to hold them all, so the long poll (woken at once) and one drain bring them."""
+        self.hub.kick.remote()
+        messages = self.ray.get(self.inbox, timeout=timeout)
+        self.inbox = self.hub.drain.remote(self.poll)
+        self._serve(messages)
+        if running.received < sent:
+            self._serve(self.ray.get(self.hub.drain.remote(0), timeout=timeout))
+        if running.received < sent and running.problem is None:
+            running.problem = f"the driver got {running.received} of the {sent} messages it sent"
 
     def _ended(self) -> list[Any]:
         refs = list(self.running)
@@ -209,11 +225,15 @@ class _Driver:
     # -- submitting ------------------------------------------------------------------------------
 
     def _slots(self) -> int:
-        """Trials the cluster can run at once with the trial's resources (alive nodes only)."""
-        total = self.ray.cluster_resources()
-        slots = int(total.get("CPU", 0) // self.resources.cpu)
+        """Trials the cluster can run at once with the trial's resources (alive nodes only);
+        notes which nodes are alive."""
+        alive = [node for node in self.ray.nodes() if node.get("Alive")]
+        self.alive = frozenset(node["NodeID"] for node in alive)
+        cpus = sum(node.get("Resources", {}).get("CPU", 0) for node in alive)
+        slots = int(cpus // self.resources.cpu)
         if self.resources.gpu > 0:
-            slots = min(slots, int(total.get("GPU", 0) // self.resources.gpu))
+            gpus = sum(node.get("Resources", {}).get("GPU", 0) for node in alive)
+            slots = min(slots, int(gpus // self.resources.gpu))
         return max(1, slots)
 
     def _submit(self) -> None:
@@ -229,7 +249,7 @@ class _Driver:
             with self.guard.held():  # a Ctrl-C here would leave a RUNNING trial nobody runs
                 trial = self.study.ask()
                 key, self.next_key = self.next_key, self.next_key + 1
-                running = _Running(trial, key)
+                running = _Running(trial, key, self.alive)
                 task = (trial.freeze(), trial.metric, trial.resumes)
                 ref = self.task.remote([self.shared], task, self.hub, key, self.settings)
                 self.running[ref] = running
@@ -244,7 +264,10 @@ class _Driver:
                 _, question, (key, kind, argument) = message
                 self._answer(question, self.by_key.get(key), kind, argument)
             else:
-                self._record(self.by_key.get(message[0]), message[1:])
+                running = self.by_key.get(message[0])
+                if running is not None:
+                    running.received += 1
+                self._record(running, message[1:])
 
     def _record(self, running: _Running | None, message: tuple[Any, ...]) -> None:
         """A one-way call; a failure fails the trial when it ends. Late ones (trial told) drop."""
@@ -283,38 +306,51 @@ class _Driver:
 
     # -- ending trials -----------------------------------------------------------------------------
 
-    def _finish(self, ref: Any) -> None:
+    def _finish(self, ref: Any, timeout: float | None = None) -> None:
         with self.guard.held():  # told once, and off the books in the same breath
-            frozen = self._tell(ref)
+            frozen = self._tell(ref, timeout)
         if frozen is not None:
             self.view.finished(frozen)
             self.job.finished(frozen)
 
-    def _tell(self, ref: Any) -> FrozenTrial | None:
-        """Store how the task ended; ``None`` if its trial was given back (its node died)."""
-        running = self.running.pop(ref)
-        self.by_key.pop(running.key, None)
+    def _tell(self, ref: Any, timeout: float | None = None) -> FrozenTrial | None:
+        """Store how the task ended, after all it sent; ``None`` if its trial was given back
+        (its node died)."""
+        running = self.running[ref]
         try:
-            outcome: Outcome = self.ray.get(ref)
+            outcome, sent = self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as exc:  # the task's own code raised
-            outcome = Outcome(TrialState.FAILED, None, str(exc))
+            outcome, sent = Outcome(TrialState.FAILED, None, str(exc)), 0
         except self.ray.exceptions.RayError as exc:
             self.capacity = 0  # a node may have gone: re-read the room before the next submit
-            if self._node_gone(running):
+            self._forget(ref)
+            if self._node_gone(running, exc):
                 self._give_back(running, f"interrupted: its Ray node died ({type(exc).__name__})")
                 return None
-            outcome = Outcome(TrialState.FAILED, None, _death_note(exc, running))
+            outcome, sent = Outcome(TrialState.FAILED, None, _death_note(exc, running)), 0
+        if running.received < sent:
+            self._catch_up(running, sent, timeout)
+        self._forget(ref)
         if running.problem is not None:
             outcome = Outcome(TrialState.FAILED, None, running.problem)
         frozen = self.study.tell(running.trial, outcome.value, outcome.state, outcome.error)
         self.done += 1
         return frozen
 
-    def _node_gone(self, running: _Running) -> bool:
-        """Whether the trial's node is dead (or it died before saying where it ran)."""
-        if running.node is None:
+    def _forget(self, ref: Any) -> None:
+        running = self.running.pop(ref, None)
+        if running is not None:
+            self.by_key.pop(running.key, None)
+
+    def _node_gone(self, running: _Running, exc: BaseException) -> bool:
+        """Whether the trial's node is dead. A trial that never said where it ran (it sent
+        nothing) is taken to have run on a dead node if Ray says so, or if a node alive when
+        it was submitted is dead now."""
+        if isinstance(exc, self.ray.exceptions.NodeDiedError):
             return True
         alive = {node["NodeID"] for node in self.ray.nodes() if node.get("Alive")}
+        if running.node is None:
+            return not running.alive <= alive
         return running.node not in alive
 
     def _give_back(self, running: _Running, error: str) -> None:
@@ -326,15 +362,10 @@ class _Driver:
     def _salvage_finished(self) -> None:
         """On Ctrl-C: tell the trials whose tasks have already returned (re-running them would
         throw their work away), after what they sent, if the hub answers quickly."""
-        ended = self._ended()
-        if not ended:
-            return
-        with suppress(Exception):
-            self._serve(self.ray.get(self.hub.drain.remote(0), timeout=_SALVAGE_SECONDS))
-        for ref in ended:
+        for ref in self._ended():
             try:
-                self._finish(ref)
-            except Exception:  # the store may be what failed; the rest is interrupted
+                self._finish(ref, timeout=_SALVAGE_SECONDS)
+            except Exception:  # the store or the hub may be what failed; the rest is interrupted
                 break
 
     def _interrupt_running(self, exc: BaseException) -> None:
@@ -421,12 +452,18 @@ class _HubBackend:
         self._key = key
         self._checkpoint_dir = checkpoint_dir
         self._posted: list[Any] = []
+        self.sent = 0  # one-way calls posted: the driver serves them all before it tells
 
-    def post(self, *message: Any, wait: bool = True) -> None:
-        """Send a one-way call; ``wait=False``: ``flush`` need not wait for it to arrive."""
-        posted = self._hub.post.remote((self._key, *message))
-        if wait:
-            self._posted.append(posted)
+    def post(self, *message: Any) -> None:
+        """Send a one-way call; the first says which node this is (a trial that sends nothing
+        costs the hub nothing)."""
+        if self.sent == 0:
+            self._post("node", self._ray.get_runtime_context().get_node_id())
+        self._post(*message)
+
+    def _post(self, *message: Any) -> None:
+        self._posted.append(self._hub.post.remote((self._key, *message)))
+        self.sent += 1
 
     def report(self, trial: Trial, epoch: int, metrics: dict[str, float]) -> None:
         self.post("report", epoch, metrics)
@@ -454,6 +491,8 @@ class _HubBackend:
             self._posted.clear()
 
     def _ask(self, kind: str, argument: Any) -> Any:
+        if self.sent == 0:  # the driver learns the node before the trial waits on it
+            self._post("node", self._ray.get_runtime_context().get_node_id())
         status, answer = self._ray.get(self._hub.ask.remote((self._key, kind, argument)))
         if status != "ok":
             raise TuneryError(f"the driver failed to answer {kind!r}:\n{answer}")
@@ -484,16 +523,15 @@ def _run_remote(
     hub: Any,
     key: int,
     settings: tuple[float, str | None],
-) -> Outcome:
-    """One trial, in a Ray worker. ``box`` holds the objective's ref unresolved (cached here);
-    ``settings``: the CPUs the task holds and the ``checkpoint_dir``."""
+) -> tuple[Outcome, int]:
+    """One trial, in a Ray worker: its outcome, and how many one-way calls it sent. ``box``
+    holds the objective's ref unresolved (cached here); ``settings``: the CPUs the task holds
+    and the ``checkpoint_dir``."""
     import ray
     from threadpoolctl import threadpool_limits
 
     cpus, checkpoint_dir = settings
     backend = _HubBackend(ray, hub, key, checkpoint_dir)
-    # Only read if the task dies: no need to wait for it before returning.
-    backend.post("node", ray.get_runtime_context().get_node_id(), wait=False)
     record, metric, resumes = task
     trial = Trial(record, backend, metric=metric, resumes=resumes)
     try:
@@ -502,4 +540,4 @@ def _run_remote(
     except BaseException:  # SystemExit, KeyboardInterrupt, or the objective failed to load
         outcome = Outcome(TrialState.FAILED, None, traceback.format_exc())
     backend.flush()
-    return outcome
+    return outcome, backend.sent
