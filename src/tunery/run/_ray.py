@@ -39,6 +39,7 @@ others cancelled and their trials interrupted.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -66,6 +67,7 @@ _POLL_SECONDS = 1.0  # the hub's long poll: the driver wakes at once for message
 _LIVE_POLL_SECONDS = 0.25  # with the live view on, so that its clock ticks
 _SALVAGE_SECONDS = 5.0  # how long Ctrl-C waits for what finished trials sent
 _CAPACITY_SECONDS = 1.0  # how often the driver re-reads the cluster's room while all goes well
+_BATCH_SECONDS = 0.1  # a task sends its reports at most this late, in one hub call per batch
 
 
 @dataclass(frozen=True)
@@ -400,15 +402,15 @@ class _Hub:
         self._next = 0
         self._arrived = asyncio.Event()
 
-    async def post(self, message: tuple[Any, ...]) -> None:
-        self._inbox.append(message)
+    async def post(self, messages: list[tuple[Any, ...]]) -> None:
+        self._inbox.extend(messages)
         self._arrived.set()
 
     async def ask(self, message: tuple[Any, ...]) -> Any:
         question, self._next = self._next, self._next + 1
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._questions[question] = future
-        await self.post(("ask", question, message))
+        await self.post([("ask", question, message)])
         return await future
 
     async def answer(self, question: int, reply: Any) -> None:
@@ -451,19 +453,40 @@ class _HubBackend:
         self._hub = hub
         self._key = key
         self._checkpoint_dir = checkpoint_dir
-        self._posted: list[Any] = []
-        self.sent = 0  # one-way calls posted: the driver serves them all before it tells
+        self._posted: list[Any] = []  # the hub calls made
+        self._batch: list[tuple[Any, ...]] = []  # one-way calls not sent yet
+        self._lock = threading.Lock()  # the batch is sent from this thread or a timer's
+        self._timer: threading.Timer | None = None
+        self.sent = 0  # one-way calls made: the driver serves them all before it tells
 
     def post(self, *message: Any) -> None:
-        """Send a one-way call; the first says which node this is (a trial that sends nothing
-        costs the hub nothing)."""
-        if self.sent == 0:
-            self._post("node", self._ray.get_runtime_context().get_node_id())
-        self._post(*message)
+        """A one-way call, sent within ``_BATCH_SECONDS`` with the others made meanwhile; the
+        first says which node this is (a trial that sends nothing costs the hub nothing)."""
+        with self._lock:
+            if self.sent == 0:
+                self._add("node", self._ray.get_runtime_context().get_node_id())
+            self._add(*message)
+            if self._timer is None:
+                self._timer = threading.Timer(_BATCH_SECONDS, self._send)
+                self._timer.daemon = True
+                self._timer.start()
 
-    def _post(self, *message: Any) -> None:
-        self._posted.append(self._hub.post.remote((self._key, *message)))
+    def _add(self, *message: Any) -> None:
+        self._batch.append((self._key, *message))
         self.sent += 1
+
+    def _send(self) -> None:
+        with self._lock:
+            self._send_held()
+
+    def _send_held(self) -> None:
+        """Send the batch (the lock held): in order, as the hub serves one caller's calls."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._batch:
+            self._posted.append(self._hub.post.remote(self._batch))
+            self._batch = []
 
     def report(self, trial: Trial, epoch: int, metrics: dict[str, float]) -> None:
         self.post("report", epoch, metrics)
@@ -486,13 +509,16 @@ class _HubBackend:
 
     def flush(self) -> None:
         """Wait until the hub holds everything posted (before the task returns its outcome)."""
+        self._send()
         if self._posted:
             self._ray.get(self._posted)
             self._posted.clear()
 
     def _ask(self, kind: str, argument: Any) -> Any:
-        if self.sent == 0:  # the driver learns the node before the trial waits on it
-            self._post("node", self._ray.get_runtime_context().get_node_id())
+        with self._lock:  # what the trial sent goes first: the pruner sees its last report
+            if self.sent == 0:  # and the driver learns the node before the trial waits on it
+                self._add("node", self._ray.get_runtime_context().get_node_id())
+            self._send_held()
         status, answer = self._ray.get(self._hub.ask.remote((self._key, kind, argument)))
         if status != "ok":
             raise TuneryError(f"the driver failed to answer {kind!r}:\n{answer}")
