@@ -46,7 +46,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.console import Console
 
@@ -123,6 +123,15 @@ def _probe(ray: ModuleType, shared: Any, objective: object) -> None:
 # -- the driver ------------------------------------------------------------------------------------
 
 
+class _Settings(NamedTuple):
+    """What every task of a run is told: the CPUs it holds, where checkpoints go, and whether
+    the study has a pruner to ask."""
+
+    cpus: float
+    checkpoint_dir: str | None
+    prunes: bool
+
+
 @dataclass(eq=False)
 class _Running:
     """A submitted trial: its live handle, its hub key, the nodes alive when it was submitted,
@@ -157,7 +166,9 @@ class _Driver:
         self.done = done
         self.view = view
         self.resources = resources = executor.resources
-        self.settings = (resources.cpu, executor.checkpoint_dir)  # what each task is told
+        # What each task is told; a study without a pruner answers should_prune() in the task.
+        prunes = run.study.pruner is not None
+        self.settings = _Settings(resources.cpu, executor.checkpoint_dir, prunes)
         self.running: dict[Any, _Running] = {}  # task ObjectRef → trial
         self.by_key: dict[int, _Running] = {}
         self.next_key = 0
@@ -448,8 +459,11 @@ class _HubBackend:
     """The task's ``TrialBackend``: calls go to the driver through the hub; checkpoints too, or,
     with a ``checkpoint_dir``, only where the task wrote them."""
 
-    def __init__(self, ray: ModuleType, hub: Any, key: int, checkpoint_dir: str | None) -> None:
+    def __init__(
+        self, ray: ModuleType, hub: Any, key: int, checkpoint_dir: str | None, prunes: bool
+    ) -> None:
         self._ray = ray
+        self._prunes = prunes  # False: the study has no pruner, the answer is always no
         self._hub = hub
         self._key = key
         self._checkpoint_dir = checkpoint_dir
@@ -492,7 +506,7 @@ class _HubBackend:
         self.post("report", epoch, metrics)
 
     def should_prune(self, trial: Trial, epoch: int) -> bool:
-        return bool(self._ask("prune", epoch))
+        return self._prunes and bool(self._ask("prune", epoch))
 
     def checkpoint(self, trial: Trial, epoch: int, state: bytes) -> None:
         if self._checkpoint_dir is not None:  # off the network to the driver and its store
@@ -548,7 +562,7 @@ def _run_remote(
     task: tuple[FrozenTrial, str, tuple[int, ...]],
     hub: Any,
     key: int,
-    settings: tuple[float, str | None],
+    settings: _Settings,
 ) -> tuple[Outcome, int]:
     """One trial, in a Ray worker: its outcome, and how many one-way calls it sent. ``box``
     holds the objective's ref unresolved (cached here); ``settings``: the CPUs the task holds
@@ -556,8 +570,8 @@ def _run_remote(
     import ray
     from threadpoolctl import threadpool_limits
 
-    cpus, checkpoint_dir = settings
-    backend = _HubBackend(ray, hub, key, checkpoint_dir)
+    cpus, checkpoint_dir, prunes = settings
+    backend = _HubBackend(ray, hub, key, checkpoint_dir, prunes)
     record, metric, resumes = task
     trial = Trial(record, backend, metric=metric, resumes=resumes)
     try:
