@@ -7,14 +7,17 @@ writer of the store, as with the local pool. Each trial is a Ray task holding th
 
     driver                                        hub (async actor)         task (a trial)
     ask() → ray.remote(task).remote(record) ──────────────────────────────▶ Trial(HubBackend)
-    drain() long-polls ◀────── inbox ◀─────────── post(("report", …)) ◀──── trial.report(...)
+    drain() long-polls ◀────── inbox ◀─────────── post([batch]) ◀────────── trial.report(...)
     pruner decides; answer(key, reply) ─────────▶ future resolved ────────▶ ask(("prune", …))
-    ray.get(task) → Outcome; drain the rest; tell; callbacks
+    ray.wait → (Outcome, messages sent); serve any not seen yet; tell; callbacks
 
-One-way calls (report, checkpoint, attr) are posted without waiting; the task waits for all of
-them to be received before it returns, so the driver, which drains the hub once more when a task
-ends, tells a trial only after everything it sent. Questions (prune, restore) wait on their own
-future: a slow answer to one trial holds up no other.
+One-way calls (report, checkpoint, attr; the first one also says the task's node) are batched in
+the task and sent at most ``_BATCH_SECONDS`` late, at once before a question; the task waits for
+the hub to hold them all before it returns, and returns how many it sent, so the driver tells a
+trial only after everything it sent, and calls the hub at a trial's end only if some are still
+unseen (a trial that sends nothing costs the hub nothing). Questions (prune, restore) wait on
+their own future: a slow answer to one trial holds up no other. A study without a pruner answers
+``should_prune()`` in the task.
 
 The objective is pickled and put in the object store once per run; an objective with a
 ``prepare_for_cluster(put, get, cpus=...)`` method (the built-in ``TrainerObjective``) is first
@@ -28,12 +31,13 @@ only where (``tunery._files``).
 
 Faults: an exception in a trial makes it FAILED with the traceback. A trial whose node died
 (removed, crashed, unreachable) becomes FAILED and *interrupted*: it does not count and the study
-re-runs its draw on a node still alive. A trial whose worker process died on a live node is FAILED
-(it counts, like a dead worker of the local pool: re-running a draw that kills its process would
-loop). If the driver dies, Ray ends its tasks; the next run finds their trials RUNNING, marks them
-interrupted and re-runs their draws. Ctrl-C in the driver is held back while it writes a trial
-and its books (``InterruptGuard``, as in the local pool); then finished tasks are told, the
-others cancelled and their trials interrupted.
+re-runs its draw on a node still alive (a trial that never said its node: if Ray says
+``NodeDiedError``, or a node alive when it was submitted is dead now). A trial whose worker process
+died on a live node is FAILED (it counts, like a dead worker of the local pool: re-running a draw
+that kills its process would loop). If the driver dies, Ray ends its tasks; the next run finds
+their trials RUNNING, marks them interrupted and re-runs their draws. Ctrl-C in the driver is held
+back while it writes a trial and its books (``InterruptGuard``, as in the local pool); then
+finished tasks are told, the others cancelled and their trials interrupted.
 """
 
 from __future__ import annotations
