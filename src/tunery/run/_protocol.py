@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from tunery.pruners import Pruner
 from tunery.records import FrozenTrial, TrialState
 from tunery.trial import Trial
 
@@ -28,6 +29,11 @@ class AskTell(Protocol):
 
     @property
     def direction(self) -> str: ...
+
+    @property
+    def pruner(self) -> Pruner | None:
+        """What ``trial.should_prune()`` asks; ``None``: never prune (a Ray task need not ask)."""
+        ...
 
     def ask(self) -> Trial: ...
 

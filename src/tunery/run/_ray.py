@@ -7,14 +7,17 @@ writer of the store, as with the local pool. Each trial is a Ray task holding th
 
     driver                                        hub (async actor)         task (a trial)
     ask() → ray.remote(task).remote(record) ──────────────────────────────▶ Trial(HubBackend)
-    drain() long-polls ◀────── inbox ◀─────────── post(("report", …)) ◀──── trial.report(...)
+    drain() long-polls ◀────── inbox ◀─────────── post([batch]) ◀────────── trial.report(...)
     pruner decides; answer(key, reply) ─────────▶ future resolved ────────▶ ask(("prune", …))
-    ray.get(task) → Outcome; drain the rest; tell; callbacks
+    ray.wait → (Outcome, messages sent); serve any not seen yet; tell; callbacks
 
-One-way calls (report, checkpoint, attr) are posted without waiting; the task waits for all of
-them to be received before it returns, so the driver, which drains the hub once more when a task
-ends, tells a trial only after everything it sent. Questions (prune, restore) wait on their own
-future: a slow answer to one trial holds up no other.
+One-way calls (report, checkpoint, attr; the first one also says the task's node) are batched in
+the task and sent at most ``_BATCH_SECONDS`` late, at once before a question; the task waits for
+the hub to hold them all before it returns, and returns how many it sent, so the driver tells a
+trial only after everything it sent, and calls the hub at a trial's end only if some are still
+unseen (a trial that sends nothing costs the hub nothing). Questions (prune, restore) wait on
+their own future: a slow answer to one trial holds up no other. A study without a pruner answers
+``should_prune()`` in the task.
 
 The objective is pickled and put in the object store once per run; an objective with a
 ``prepare_for_cluster(put, get, cpus=...)`` method (the built-in ``TrainerObjective``) is first
@@ -28,24 +31,26 @@ only where (``tunery._files``).
 
 Faults: an exception in a trial makes it FAILED with the traceback. A trial whose node died
 (removed, crashed, unreachable) becomes FAILED and *interrupted*: it does not count and the study
-re-runs its draw on a node still alive. A trial whose worker process died on a live node is FAILED
-(it counts, like a dead worker of the local pool: re-running a draw that kills its process would
-loop). If the driver dies, Ray ends its tasks; the next run finds their trials RUNNING, marks them
-interrupted and re-runs their draws. Ctrl-C in the driver is held back while it writes a trial
-and its books (``InterruptGuard``, as in the local pool); then finished tasks are told, the
-others cancelled and their trials interrupted.
+re-runs its draw on a node still alive (a trial that never said its node: if Ray says
+``NodeDiedError``, or a node alive when it was submitted is dead now). A trial whose worker process
+died on a live node is FAILED (it counts, like a dead worker of the local pool: re-running a draw
+that kills its process would loop). If the driver dies, Ray ends its tasks; the next run finds
+their trials RUNNING, marks them interrupted and re-runs their draws. Ctrl-C in the driver is held
+back while it writes a trial and its books (``InterruptGuard``, as in the local pool); then
+finished tasks are told, the others cancelled and their trials interrupted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import traceback
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.console import Console
 
@@ -66,6 +71,7 @@ _POLL_SECONDS = 1.0  # the hub's long poll: the driver wakes at once for message
 _LIVE_POLL_SECONDS = 0.25  # with the live view on, so that its clock ticks
 _SALVAGE_SECONDS = 5.0  # how long Ctrl-C waits for what finished trials sent
 _CAPACITY_SECONDS = 1.0  # how often the driver re-reads the cluster's room while all goes well
+_BATCH_SECONDS = 0.1  # a task sends its reports at most this late, in one hub call per batch
 
 
 @dataclass(frozen=True)
@@ -121,13 +127,25 @@ def _probe(ray: ModuleType, shared: Any, objective: object) -> None:
 # -- the driver ------------------------------------------------------------------------------------
 
 
+class _Settings(NamedTuple):
+    """What every task of a run is told: the CPUs it holds, where checkpoints go, and whether
+    the study has a pruner to ask."""
+
+    cpus: float
+    checkpoint_dir: str | None
+    prunes: bool
+
+
 @dataclass(eq=False)
 class _Running:
-    """A submitted trial: its live handle, its hub key, the node it runs on once it says."""
+    """A submitted trial: its live handle, its hub key, the nodes alive when it was submitted,
+    the node it runs on once it says (with its first message), what it sent so far."""
 
     trial: Trial
     key: int
+    alive: frozenset[str]
     node: str | None = None
+    received: int = 0  # one-way messages recorded; the task's result says how many it sent
     problem: str | None = None  # a failure to record what the trial sent
 
 
@@ -152,12 +170,15 @@ class _Driver:
         self.done = done
         self.view = view
         self.resources = resources = executor.resources
-        self.settings = (resources.cpu, executor.checkpoint_dir)  # what each task is told
+        # What each task is told; a study without a pruner answers should_prune() in the task.
+        prunes = run.study.pruner is not None
+        self.settings = _Settings(resources.cpu, executor.checkpoint_dir, prunes)
         self.running: dict[Any, _Running] = {}  # task ObjectRef → trial
         self.by_key: dict[int, _Running] = {}
         self.next_key = 0
         self.capacity = 0
         self.capacity_read = 0.0  # time.monotonic() of the last read
+        self.alive: frozenset[str] = frozenset()  # the nodes alive at that read
         self.poll = _LIVE_POLL_SECONDS if view.enabled else _POLL_SECONDS
         self.task = ray.remote(max_retries=0)(_run_remote).options(
             num_cpus=resources.cpu, num_gpus=resources.gpu
@@ -181,23 +202,35 @@ class _Driver:
                 self.ray.kill(self.hub)
 
     def _loop(self) -> None:
-        ray = self.ray
-        inbox = self.hub.drain.remote(self.poll)
+        """One ``ray.wait`` a turn while all goes well; the hub is only called when it has
+        messages, or when a trial ended before everything it sent was served."""
+        self.inbox = self.hub.drain.remote(self.poll)
         while self.done < self.target:
             self._submit()
-            ray.wait([inbox, *self.running], num_returns=1, timeout=self.poll)
-            ended = self._ended()
-            if ended:
-                self.hub.kick.remote()  # the long poll returns now: all messages before tells
-            ready, _ = ray.wait([inbox], timeout=0 if not ended else None)
-            if ready:
-                self._serve(ray.get(inbox))
-                if ended:
-                    self._serve(ray.get(self.hub.drain.remote(0)))
-                inbox = self.hub.drain.remote(self.poll)
-            for ref in ended:
+            ready, _ = self.ray.wait([self.inbox, *self.running], num_returns=1, timeout=self.poll)
+            if self.inbox in ready:
+                self._collect()
+            for ref in self._ended():
                 self._finish(ref)
             self.view.tick()
+
+    def _collect(self) -> None:
+        """Serve what the long poll brought, and poll again."""
+        messages = self.ray.get(self.inbox)
+        self.inbox = self.hub.drain.remote(self.poll)
+        self._serve(messages)
+
+    def _catch_up(self, running: _Running, sent: int, timeout: float | None = None) -> None:
+        """Serve the messages a trial sent that its result arrived before: the task waited for
+        the hub to hold them all, so the long poll (woken at once) and one drain bring them."""
+        self.hub.kick.remote()
+        messages = self.ray.get(self.inbox, timeout=timeout)
+        self.inbox = self.hub.drain.remote(self.poll)
+        self._serve(messages)
+        if running.received < sent:
+            self._serve(self.ray.get(self.hub.drain.remote(0), timeout=timeout))
+        if running.received < sent and running.problem is None:
+            running.problem = f"the driver got {running.received} of the {sent} messages it sent"
 
     def _ended(self) -> list[Any]:
         refs = list(self.running)
@@ -209,11 +242,15 @@ class _Driver:
     # -- submitting ------------------------------------------------------------------------------
 
     def _slots(self) -> int:
-        """Trials the cluster can run at once with the trial's resources (alive nodes only)."""
-        total = self.ray.cluster_resources()
-        slots = int(total.get("CPU", 0) // self.resources.cpu)
+        """Trials the cluster can run at once with the trial's resources (alive nodes only);
+        notes which nodes are alive."""
+        alive = [node for node in self.ray.nodes() if node.get("Alive")]
+        self.alive = frozenset(node["NodeID"] for node in alive)
+        cpus = sum(node.get("Resources", {}).get("CPU", 0) for node in alive)
+        slots = int(cpus // self.resources.cpu)
         if self.resources.gpu > 0:
-            slots = min(slots, int(total.get("GPU", 0) // self.resources.gpu))
+            gpus = sum(node.get("Resources", {}).get("GPU", 0) for node in alive)
+            slots = min(slots, int(gpus // self.resources.gpu))
         return max(1, slots)
 
     def _submit(self) -> None:
@@ -229,7 +266,7 @@ class _Driver:
             with self.guard.held():  # a Ctrl-C here would leave a RUNNING trial nobody runs
                 trial = self.study.ask()
                 key, self.next_key = self.next_key, self.next_key + 1
-                running = _Running(trial, key)
+                running = _Running(trial, key, self.alive)
                 task = (trial.freeze(), trial.metric, trial.resumes)
                 ref = self.task.remote([self.shared], task, self.hub, key, self.settings)
                 self.running[ref] = running
@@ -244,7 +281,10 @@ class _Driver:
                 _, question, (key, kind, argument) = message
                 self._answer(question, self.by_key.get(key), kind, argument)
             else:
-                self._record(self.by_key.get(message[0]), message[1:])
+                running = self.by_key.get(message[0])
+                if running is not None:
+                    running.received += 1
+                self._record(running, message[1:])
 
     def _record(self, running: _Running | None, message: tuple[Any, ...]) -> None:
         """A one-way call; a failure fails the trial when it ends. Late ones (trial told) drop."""
@@ -283,38 +323,51 @@ class _Driver:
 
     # -- ending trials -----------------------------------------------------------------------------
 
-    def _finish(self, ref: Any) -> None:
+    def _finish(self, ref: Any, timeout: float | None = None) -> None:
         with self.guard.held():  # told once, and off the books in the same breath
-            frozen = self._tell(ref)
+            frozen = self._tell(ref, timeout)
         if frozen is not None:
             self.view.finished(frozen)
             self.job.finished(frozen)
 
-    def _tell(self, ref: Any) -> FrozenTrial | None:
-        """Store how the task ended; ``None`` if its trial was given back (its node died)."""
-        running = self.running.pop(ref)
-        self.by_key.pop(running.key, None)
+    def _tell(self, ref: Any, timeout: float | None = None) -> FrozenTrial | None:
+        """Store how the task ended, after all it sent; ``None`` if its trial was given back
+        (its node died)."""
+        running = self.running[ref]
         try:
-            outcome: Outcome = self.ray.get(ref)
+            outcome, sent = self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as exc:  # the task's own code raised
-            outcome = Outcome(TrialState.FAILED, None, str(exc))
+            outcome, sent = Outcome(TrialState.FAILED, None, str(exc)), 0
         except self.ray.exceptions.RayError as exc:
             self.capacity = 0  # a node may have gone: re-read the room before the next submit
-            if self._node_gone(running):
+            self._forget(ref)
+            if self._node_gone(running, exc):
                 self._give_back(running, f"interrupted: its Ray node died ({type(exc).__name__})")
                 return None
-            outcome = Outcome(TrialState.FAILED, None, _death_note(exc, running))
+            outcome, sent = Outcome(TrialState.FAILED, None, _death_note(exc, running)), 0
+        if running.received < sent:
+            self._catch_up(running, sent, timeout)
+        self._forget(ref)
         if running.problem is not None:
             outcome = Outcome(TrialState.FAILED, None, running.problem)
         frozen = self.study.tell(running.trial, outcome.value, outcome.state, outcome.error)
         self.done += 1
         return frozen
 
-    def _node_gone(self, running: _Running) -> bool:
-        """Whether the trial's node is dead (or it died before saying where it ran)."""
-        if running.node is None:
+    def _forget(self, ref: Any) -> None:
+        running = self.running.pop(ref, None)
+        if running is not None:
+            self.by_key.pop(running.key, None)
+
+    def _node_gone(self, running: _Running, exc: BaseException) -> bool:
+        """Whether the trial's node is dead. A trial that never said where it ran (it sent
+        nothing) is taken to have run on a dead node if Ray says so, or if a node alive when
+        it was submitted is dead now."""
+        if isinstance(exc, self.ray.exceptions.NodeDiedError):
             return True
         alive = {node["NodeID"] for node in self.ray.nodes() if node.get("Alive")}
+        if running.node is None:
+            return not running.alive <= alive
         return running.node not in alive
 
     def _give_back(self, running: _Running, error: str) -> None:
@@ -326,15 +379,10 @@ class _Driver:
     def _salvage_finished(self) -> None:
         """On Ctrl-C: tell the trials whose tasks have already returned (re-running them would
         throw their work away), after what they sent, if the hub answers quickly."""
-        ended = self._ended()
-        if not ended:
-            return
-        with suppress(Exception):
-            self._serve(self.ray.get(self.hub.drain.remote(0), timeout=_SALVAGE_SECONDS))
-        for ref in ended:
+        for ref in self._ended():
             try:
-                self._finish(ref)
-            except Exception:  # the store may be what failed; the rest is interrupted
+                self._finish(ref, timeout=_SALVAGE_SECONDS)
+            except Exception:  # the store or the hub may be what failed; the rest is interrupted
                 break
 
     def _interrupt_running(self, exc: BaseException) -> None:
@@ -369,15 +417,15 @@ class _Hub:
         self._next = 0
         self._arrived = asyncio.Event()
 
-    async def post(self, message: tuple[Any, ...]) -> None:
-        self._inbox.append(message)
+    async def post(self, messages: list[tuple[Any, ...]]) -> None:
+        self._inbox.extend(messages)
         self._arrived.set()
 
     async def ask(self, message: tuple[Any, ...]) -> Any:
         question, self._next = self._next, self._next + 1
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._questions[question] = future
-        await self.post(("ask", question, message))
+        await self.post([("ask", question, message)])
         return await future
 
     async def answer(self, question: int, reply: Any) -> None:
@@ -415,24 +463,54 @@ class _HubBackend:
     """The task's ``TrialBackend``: calls go to the driver through the hub; checkpoints too, or,
     with a ``checkpoint_dir``, only where the task wrote them."""
 
-    def __init__(self, ray: ModuleType, hub: Any, key: int, checkpoint_dir: str | None) -> None:
+    def __init__(
+        self, ray: ModuleType, hub: Any, key: int, checkpoint_dir: str | None, prunes: bool
+    ) -> None:
         self._ray = ray
+        self._prunes = prunes  # False: the study has no pruner, the answer is always no
         self._hub = hub
         self._key = key
         self._checkpoint_dir = checkpoint_dir
-        self._posted: list[Any] = []
+        self._posted: list[Any] = []  # the hub calls made
+        self._batch: list[tuple[Any, ...]] = []  # one-way calls not sent yet
+        self._lock = threading.Lock()  # the batch is sent from this thread or a timer's
+        self._timer: threading.Timer | None = None
+        self.sent = 0  # one-way calls made: the driver serves them all before it tells
 
-    def post(self, *message: Any, wait: bool = True) -> None:
-        """Send a one-way call; ``wait=False``: ``flush`` need not wait for it to arrive."""
-        posted = self._hub.post.remote((self._key, *message))
-        if wait:
-            self._posted.append(posted)
+    def post(self, *message: Any) -> None:
+        """A one-way call, sent within ``_BATCH_SECONDS`` with the others made meanwhile; the
+        first says which node this is (a trial that sends nothing costs the hub nothing)."""
+        with self._lock:
+            if self.sent == 0:
+                self._add("node", self._ray.get_runtime_context().get_node_id())
+            self._add(*message)
+            if self._timer is None:
+                self._timer = threading.Timer(_BATCH_SECONDS, self._send)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _add(self, *message: Any) -> None:
+        self._batch.append((self._key, *message))
+        self.sent += 1
+
+    def _send(self) -> None:
+        with self._lock:
+            self._send_held()
+
+    def _send_held(self) -> None:
+        """Send the batch (the lock held): in order, as the hub serves one caller's calls."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._batch:
+            self._posted.append(self._hub.post.remote(self._batch))
+            self._batch = []
 
     def report(self, trial: Trial, epoch: int, metrics: dict[str, float]) -> None:
         self.post("report", epoch, metrics)
 
     def should_prune(self, trial: Trial, epoch: int) -> bool:
-        return bool(self._ask("prune", epoch))
+        return self._prunes and bool(self._ask("prune", epoch))
 
     def checkpoint(self, trial: Trial, epoch: int, state: bytes) -> None:
         if self._checkpoint_dir is not None:  # off the network to the driver and its store
@@ -449,11 +527,16 @@ class _HubBackend:
 
     def flush(self) -> None:
         """Wait until the hub holds everything posted (before the task returns its outcome)."""
+        self._send()
         if self._posted:
             self._ray.get(self._posted)
             self._posted.clear()
 
     def _ask(self, kind: str, argument: Any) -> Any:
+        with self._lock:  # what the trial sent goes first: the pruner sees its last report
+            if self.sent == 0:  # and the driver learns the node before the trial waits on it
+                self._add("node", self._ray.get_runtime_context().get_node_id())
+            self._send_held()
         status, answer = self._ray.get(self._hub.ask.remote((self._key, kind, argument)))
         if status != "ok":
             raise TuneryError(f"the driver failed to answer {kind!r}:\n{answer}")
@@ -483,17 +566,16 @@ def _run_remote(
     task: tuple[FrozenTrial, str, tuple[int, ...]],
     hub: Any,
     key: int,
-    settings: tuple[float, str | None],
-) -> Outcome:
-    """One trial, in a Ray worker. ``box`` holds the objective's ref unresolved (cached here);
-    ``settings``: the CPUs the task holds and the ``checkpoint_dir``."""
+    settings: _Settings,
+) -> tuple[Outcome, int]:
+    """One trial, in a Ray worker: its outcome, and how many one-way calls it sent. ``box``
+    holds the objective's ref unresolved (cached here); ``settings``: the CPUs the task holds
+    and the ``checkpoint_dir``."""
     import ray
     from threadpoolctl import threadpool_limits
 
-    cpus, checkpoint_dir = settings
-    backend = _HubBackend(ray, hub, key, checkpoint_dir)
-    # Only read if the task dies: no need to wait for it before returning.
-    backend.post("node", ray.get_runtime_context().get_node_id(), wait=False)
+    cpus, checkpoint_dir, prunes = settings
+    backend = _HubBackend(ray, hub, key, checkpoint_dir, prunes)
     record, metric, resumes = task
     trial = Trial(record, backend, metric=metric, resumes=resumes)
     try:
@@ -502,4 +584,4 @@ def _run_remote(
     except BaseException:  # SystemExit, KeyboardInterrupt, or the objective failed to load
         outcome = Outcome(TrialState.FAILED, None, traceback.format_exc())
     backend.flush()
-    return outcome
+    return outcome, backend.sent

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunery._exceptions import ConfigError
 from tunery.config import PBTSection, TuneConfig
+from tunery.pruners import Pruner
 from tunery.records import Event, FrozenTrial, TrialState
 from tunery.report import PBT_ATTR, final_segments, is_segment, segment_info
 from tunery.run import default_workers, execute
@@ -317,6 +318,10 @@ class _Generation:
         self._done = 0
         self.metric: str = self.study.metric  # a study's metric and direction never change
         self.direction: str = self.study.direction
+
+    @property
+    def pruner(self) -> Pruner | None:
+        return self.study.pruner
 
     def ask(self) -> Trial:
         plan = self._queue.pop(0)
