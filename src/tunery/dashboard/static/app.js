@@ -438,8 +438,9 @@
     renderStats(stats, study);
     const curves = liveCurves(name, study, curvesHolder, readout, running);
     metricPick.addEventListener("change", () => curves.load(metricPick.value).catch((e) => { readout.textContent = e.message; }));
-    const loads = [curves.load(study.metric), drawBest(bestHolder, name, study), drawScatters(scatterGrid, name, study),
-      drawImportance(importance, name), table.load()];
+    // The curves, the best so far and the table first; the scatters and the importance (a forest
+    // fitted on first call) only once the curves are drawn, so they do not delay them on a big study.
+    const loads = [curves.load(study.metric), drawBest(bestHolder, name, study), table.load()];
     // The study as first read goes stale while it runs (a first round appears, new metrics):
     // each refresh takes the new one and redraws what it changed.
     const refreshScatters = debounce(() => Promise.all([drawScatters(scatterGrid, name, study), drawImportance(importance, name)]), 8000);
@@ -457,6 +458,7 @@
     }, 2000);
     const refreshTable = debounce(() => table.load(), 3000);
     const cursor = await loads[0];
+    loads.push(drawScatters(scatterGrid, name, study), drawImportance(importance, name));
     subscribe(name, cursor, {
       points: (points) => { curves.points(points); refreshTable(); }, // the epochs column
       trials: (trials) => {
