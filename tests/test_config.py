@@ -413,8 +413,9 @@ def test_every_searchable_name_is_accepted_in_a_space(name: str) -> None:
         "filters": {"low": 4, "high": 16},
         "kernel": {"choices": [1, 3]},
         "conv_blocks": {"low": 1, "high": 2},
+        "instance_norm": {"choices": [True, False]},
     }
-    if name in ("filters", "kernel", "conv_blocks"):
+    if name in ("filters", "kernel", "conv_blocks", "instance_norm"):
         model["kind"] = "cnn"  # convolutional settings need a CNN
     table = values.get(name, {"low": 1e-4, "high": 1e-1, "scale": "log"})
     tables = {**copy.deepcopy(BASE), "model": model, "space": {name: table}}

@@ -32,6 +32,7 @@ architectures = st.fixed_dictionaries(
         ).map(lambda blocks: [list(b) for b in blocks]),
         "dense": st.lists(st.integers(2, 4), max_size=1),
         "batchnorm": st.booleans(),
+        "instance_norm": st.booleans(),
         "pool": st.integers(1, 2),
         "seed": st.integers(0, 2**16),
     }
@@ -164,6 +165,7 @@ def test_config_round_trips_and_rebuilds_the_same_weights() -> None:
         ({"dense": [0]}, r"dense\[0\]"),
         ({"dense": 5}, "dense"),
         ({"batchnorm": "yes"}, "batchnorm"),
+        ({"instance_norm": 1}, "instance_norm"),
     ],
 )
 def test_bad_settings_name_the_field(settings: dict[str, Any], field: str) -> None:

@@ -45,6 +45,7 @@ architectures = st.fixed_dictionaries(
         ).map(lambda blocks: [list(b) for b in blocks]),
         "dense": st.lists(st.integers(2, 5), max_size=1),
         "batchnorm": st.booleans(),
+        "instance_norm": st.booleans(),
         "pool": st.integers(1, 2),
         "seed": st.integers(0, 2**16),
     }
@@ -169,10 +170,12 @@ def test_weights_copy_both_ways_and_other_architectures_are_refused() -> None:
         copy_weights(cnn, TorchCNN(SHAPE, 3, conv=[[3, 3]], dense=[4], pool=1))
 
 
+@pytest.mark.parametrize("instance_norm", [False, True])
 @pytest.mark.parametrize("name", list(HYPERPARAMETERS))
-def test_ten_optimizer_steps_match(name: str) -> None:
+def test_ten_optimizer_steps_match(name: str, instance_norm: bool) -> None:
     hp = HYPERPARAMETERS[name]
-    cnn = CNN(SHAPE, 3, conv=[[3, 3], [4, 3]], dense=[5], dtype=np.float64, seed=3)
+    settings = {"instance_norm": instance_norm, "dtype": np.float64, "seed": 3}
+    cnn = CNN(SHAPE, 3, conv=[[3, 3], [4, 3]], dense=[5], **settings)
     model = to_torch(cnn)
     ours = make_optimizer(name, **hp)
     theirs = make_torch_optimizer(name, model.parameters(), **hp)
@@ -185,7 +188,8 @@ def test_ten_optimizer_steps_match(name: str) -> None:
         model.criterion(model(torch.from_numpy(x)), torch.from_numpy(y)).backward()
         theirs.step()
     start = CNN.from_config(cnn.config()).parameters()
-    assert not np.allclose(cnn.parameters()["0.W"], start["0.W"])  # they did move
+    first_conv = f"{int(instance_norm)}.W"
+    assert not np.allclose(cnn.parameters()[first_conv], start[first_conv])  # they did move
     assert_same({**cnn.parameters(), **cnn.buffers()}, torch_state(model, cnn))
 
 

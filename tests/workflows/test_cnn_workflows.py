@@ -17,6 +17,7 @@ from tunery import ConfigError, Study, TrialState
 from tunery.config import TuneConfig, config_from_dict, trial_model
 from tunery.config._whole import conv_blocks
 from tunery.data import CACHE_ENV, load_images
+from tunery.nn import InstanceNorm2d
 from tunery.nn.cnn import CNN
 from tunery.trained import load_run
 from tunery.workflows.objective import TEST_ACCURACY, build_trainer, load_config_dataset, run_study
@@ -76,6 +77,18 @@ def test_searched_blocks_filters_and_kernels_reach_the_model() -> None:
     assert conv_blocks(((16, 3), (32, 3)), count=1) == ((16, 3),)
 
 
+def test_instance_norm_is_set_or_searched_and_reaches_the_model() -> None:
+    fixed = build_trainer(cnn_config(instance_norm=True), {"lr": 0.01}).model
+    assert isinstance(fixed, CNN)
+    assert isinstance(fixed.layers[0], InstanceNorm2d)
+    space = {"instance_norm": {"choices": [True, False]}}
+    for value in (True, False):
+        model = build_trainer(cnn_config(space), {"instance_norm": value}).model
+        assert isinstance(model, CNN)
+        assert model.instance_norm is value
+        assert isinstance(model.layers[0], InstanceNorm2d) is value
+
+
 @pytest.mark.parametrize(
     ("model", "space", "field"),
     [
@@ -87,10 +100,13 @@ def test_searched_blocks_filters_and_kernels_reach_the_model() -> None:
         ({"pool": 0}, None, "model.pool"),
         ({"keep_prob": 0.5}, None, "model.keep_prob"),
         ({"activation": "tanh"}, None, "model.activation"),
+        ({"kind": "mlp", "instance_norm": True}, None, "model.instance_norm"),
+        ({"instance_norm": "yes"}, None, "model.instance_norm"),
         ({"conv": [[4, 3]] * 4}, None, "model.conv"),  # 8×8 pooled four times is no pixel
         ({}, {"conv_blocks": {"low": 1, "high": 5}}, "space.conv_blocks"),
         ({}, {"filters": {"low": 0, "high": 5}}, "space.filters"),
         ({"kind": "mlp"}, {"kernel": {"low": 1, "high": 3}}, "space.kernel"),
+        ({"kind": "mlp"}, {"instance_norm": {"choices": [True, False]}}, "space.instance_norm"),
     ],
 )
 def test_bad_cnn_settings_name_the_field_value_and_expectation(
@@ -190,6 +206,32 @@ def test_tunery_train_model_cnn_saves_a_run_that_predicts(
     assert code == 0, err
     probabilities = run.predict_proba(load_images(list(files.values()), size=6))
     assert [run.class_names[k] for k in probabilities.argmax(axis=1)] == list(files)
+
+
+def test_tunery_train_instance_norm_is_kept_in_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Not on the coloured photos above: their classes differ only in colour, which is exactly
+    # what the instance norm removes.
+    args = ["train", "--model", "cnn", "--conv", "4:3", "--layers", "none", "--instance-norm"]
+    args += ["--epochs", "2", "--out", str(tmp_path / "runs"), "--name", "i"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    run = load_run(tmp_path / "runs" / "i")
+    assert run.options["instance_norm"] is True
+    assert isinstance(run.model, CNN)
+    assert isinstance(run.model.layers[0], InstanceNorm2d)
+
+
+def test_instance_norm_without_a_cnn_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["train", "--instance-norm", "--epochs", "1", "--out", str(tmp_path / "runs")]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2
+    assert "--instance-norm" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize(

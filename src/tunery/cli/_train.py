@@ -92,6 +92,7 @@ class TrainSettings:
     model: str = "mlp"
     conv: tuple[tuple[int, int], ...] = ((16, 3), (32, 3))
     pool: int = 2
+    instance_norm: bool = False
     activation: Activation = "relu"  # not an option of ``tunery train``: the course's ReLU
 
     @property
@@ -112,9 +113,12 @@ class TrainSettings:
         return spec
 
     def check_model(self) -> None:
-        """A CNN has no dropout: ``--keep-prob`` below 1 with ``--model cnn`` is refused."""
+        """A CNN has no dropout: ``--keep-prob`` below 1 with ``--model cnn`` is refused; an
+        MLP has no image channels to normalize: ``--instance-norm`` needs ``--model cnn``."""
         if self.model == "cnn" and self.keep_prob != 1.0:
             raise ConfigError("--keep-prob", self.keep_prob, "1 with --model cnn (no dropout)")
+        if self.model != "cnn" and self.instance_norm:
+            raise ConfigError("--instance-norm", True, "--model cnn (it normalizes photos)")
 
     def options(self) -> dict[str, Any]:
         options = asdict(self)
@@ -171,6 +175,12 @@ _DECAY_HELP = (
     type=click.IntRange(min=1),
     default=2,
     help="Max-pooling window and stride after each CNN block (1: none).",
+)
+@click.option(
+    "--instance-norm/--no-instance-norm",
+    default=False,
+    help="Standardize each photo per colour channel by its own mean and std before the CNN's "
+    "first convolution (with --model cnn): robust to the light's colour and exposure.",
 )
 @click.option(
     "--batchnorm/--no-batchnorm",
@@ -276,6 +286,7 @@ def train(
     model_kind: str,
     conv: tuple[tuple[int, int], ...],
     pool: int,
+    instance_norm: bool,
     batchnorm: bool,
     optimizer: str,
     lr: float | None,
@@ -314,6 +325,7 @@ def train(
         model=model_kind,
         conv=conv,
         pool=pool,
+        instance_norm=instance_norm,
         optimizer=optimizer,
         lr=DEFAULT_LR[optimizer] if lr is None else lr,
         beta=beta,

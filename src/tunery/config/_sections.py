@@ -72,6 +72,7 @@ SEARCHABLE = (
     "optimizer",
     "activation",
     "batchnorm",
+    "instance_norm",
     "decay",
     "filters",
     "kernel",
@@ -284,7 +285,8 @@ class ModelSection:
     ``layers`` are the hidden sizes (the input and output sizes come from the data). With
     ``kind = "cnn"`` the model is a ``tunery.nn.CNN``: the ``conv`` blocks ``[filters, kernel]``
     (each Conv2D → BatchNorm2d, or a bias → ReLU → ``pool × pool`` max-pooling; ``pool = 1``:
-    none), then ``layers`` as the hidden sizes of its dense head; it has no dropout
+    none), then ``layers`` as the hidden sizes of its dense head (``instance_norm = true`` first
+    standardizes each photo per colour channel, ``tunery.nn.InstanceNorm2d``); it has no dropout
     (``keep_prob`` 1) and uses ReLU. ``lr``
     left out is the optimizer's default (``tunery.nn.spec.DEFAULT_LR``: 0.01 for gd and momentum,
     0.001 for rmsprop and adam, as for ``tunery train``). ``beta`` is β of momentum and RMSprop and
@@ -296,6 +298,7 @@ class ModelSection:
     kind: str = "mlp"
     conv: tuple[tuple[int, int], ...] = ((16, 3), (32, 3))
     pool: int = 2
+    instance_norm: bool = False
     batchnorm: bool = True
     activation: Activation = "relu"
     optimizer: str = "adam"
@@ -320,6 +323,9 @@ class ModelSection:
                 raise ConfigError("model.keep_prob", self.keep_prob, "1.0 with kind = 'cnn'")
             if self.activation != "relu":
                 raise ConfigError("model.activation", self.activation, "'relu' with kind = 'cnn'")
+        elif self.instance_norm:
+            expected = "false with kind = 'mlp' (it normalizes the channels of a CNN's photos)"
+            raise ConfigError("model.instance_norm", self.instance_norm, expected)
         self.train_spec()  # the optimizer's and the schedule's own rules, named by our fields
 
     def train_spec(self) -> TrainSpec:
@@ -352,6 +358,7 @@ _MODEL_CHECKS: dict[str, Check] = {
     "kind": _one_of(MODEL_KINDS),
     "conv": _blocks,
     "pool": _integer(1),
+    "instance_norm": _boolean,
     "batchnorm": _boolean,
     "activation": _one_of(get_args(Activation)),
     "optimizer": _one_of(tuple(OPTIMIZERS)),

@@ -179,6 +179,9 @@ def _check_used(model: ModelSection, space: Space) -> None:
     if model.kind != "cnn":
         for name in sorted(searched & set(_CONV_KEYS)):
             raise ConfigError(f"space.{name}", name, "model.kind = 'cnn' (a convolutional setting)")
+        if "instance_norm" in searched:
+            expected = "model.kind = 'cnn' (it normalizes the channels of a CNN's photos)"
+            raise ConfigError("space.instance_norm", "instance_norm", expected)
     if "units" in searched and "num_layers" not in searched and not model.layers:
         raise ConfigError("space.units", "units", "hidden layers to resize: non-empty model.layers")
     if "num_layers" in searched and "units" not in searched and not model.layers:

@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING, Any
 
 from tunery.nn._base import Array, Layer
-from tunery.nn.batchnorm import BatchNorm, BatchNorm2d
+from tunery.nn.batchnorm import BatchNorm, BatchNorm2d, InstanceNorm2d
 from tunery.nn.cnn import CNN, model_from_config
 from tunery.nn.gradcheck import (
     check_layer_gradients,
@@ -34,6 +34,7 @@ __all__ = [
     "Dropout",
     "EpochMetrics",
     "History",
+    "InstanceNorm2d",
     "Layer",
     "MLPClassifier",
     "Momentum",

@@ -3,11 +3,12 @@
 Every NumPy layer has one torch module that computes the same function: ``Dense`` → ``Linear``
 (our ``W (in, out)`` is its ``weight (out, in)`` transposed), ``Conv2D`` → ``Conv2d`` (the same
 ``(F, C, k, k)`` weights), ``BatchNorm`` → ``BatchNorm1d``, ``BatchNorm2d`` → ``BatchNorm2d``
-(torch's ``momentum`` weighs the new batch, ours the running value: ``1 − m``), ``MaxPool2D`` →
-``MaxPool2d``, ``Flatten`` → ``Flatten``, the activations, and ``Dropout`` → ``TorchDropout``,
-which draws the NumPy layer's masks from the NumPy layer's own generator. A twin network is an
-``nn.Module`` whose ``layers`` (an ``nn.Sequential``) mirror ``network.layers`` index by index, so
-the parameters of both go by the same keys (``"0.W"``, ``"1.gamma"``...).
+(torch's ``momentum`` weighs the new batch, ours the running value: ``1 − m``),
+``InstanceNorm2d`` → ``InstanceNorm2d``, ``MaxPool2D`` → ``MaxPool2d``, ``Flatten`` →
+``Flatten``, the activations, and ``Dropout`` → ``TorchDropout``, which draws the NumPy layer's
+masks from the NumPy layer's own generator. A twin network is an ``nn.Module`` whose ``layers``
+(an ``nn.Sequential``) mirror ``network.layers`` index by index, so the parameters of both go by
+the same keys (``"0.W"``, ``"1.gamma"``...).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tunery._exceptions import ConfigError
 from tunery._validation import KEEP_PROB, check_scalar
 from tunery.nn._base import Array, Layer, as_dtype
 from tunery.nn._network import Network
-from tunery.nn.batchnorm import BatchNorm, BatchNorm2d
+from tunery.nn.batchnorm import BatchNorm, BatchNorm2d, InstanceNorm2d
 from tunery.nn.conv import Conv2D, Flatten, MaxPool2D
 from tunery.nn.layers import Dense, Dropout, ReLU, Sigmoid, Tanh
 
@@ -87,7 +88,10 @@ _ACTIVATION_TWINS: Mapping[type[Layer], type[nn.Module]] = {
     Tanh: nn.Tanh,
     Sigmoid: nn.Sigmoid,
 }
-_KNOWN = "Dense, Conv2D, BatchNorm, BatchNorm2d, MaxPool2D, Flatten, ReLU, Tanh, Sigmoid or Dropout"
+_KNOWN = (
+    "Dense, Conv2D, BatchNorm, BatchNorm2d, InstanceNorm2d, MaxPool2D, Flatten, ReLU, Tanh, "
+    "Sigmoid or Dropout"
+)
 
 
 def twin_of(layer: Layer, dtype: torch.dtype) -> nn.Module:
@@ -109,6 +113,8 @@ def twin_of(layer: Layer, dtype: torch.dtype) -> nn.Module:
     if isinstance(layer, BatchNorm):
         norm = nn.BatchNorm2d if isinstance(layer, BatchNorm2d) else nn.BatchNorm1d
         return norm(layer.num_features, eps=layer.eps, momentum=1.0 - layer.momentum, dtype=dtype)
+    if isinstance(layer, InstanceNorm2d):
+        return nn.InstanceNorm2d(layer.num_channels, eps=layer.eps, dtype=dtype)
     if isinstance(layer, MaxPool2D):
         return nn.MaxPool2d(layer.kernel, stride=layer.stride)
     if isinstance(layer, Flatten):

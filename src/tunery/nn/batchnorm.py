@@ -1,5 +1,6 @@
 """Batch normalization, one mean and variance per feature (``BatchNorm``, ``z: (N, D)``) or per
-channel of an image batch (``BatchNorm2d``, ``z: (N, C, H, W)``).
+channel of an image batch (``BatchNorm2d``, ``z: (N, C, H, W)``); and ``InstanceNorm2d``, one
+per channel of each image, which needs no batch and no running statistics.
 
 Train mode normalizes with the mini-batch's mean and biased variance and folds them into running
 averages; eval mode normalizes with the running averages, so it works on any batch, even of one.
@@ -20,8 +21,9 @@ import numpy as np
 from tunery._exceptions import ConfigError
 from tunery._validation import POSITIVE, Interval, check_scalar
 from tunery.nn._base import Array, Layer, as_dtype, check_positive_int, column_sums
+from tunery.nn.layers import NO_INPUT_GRAD
 
-__all__ = ["BatchNorm", "BatchNorm2d"]
+__all__ = ["BatchNorm", "BatchNorm2d", "InstanceNorm2d"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,3 +186,47 @@ class BatchNorm2d(BatchNorm):
 
     def __repr__(self) -> str:
         return "BatchNorm2d" + super().__repr__().removeprefix("BatchNorm")
+
+
+class InstanceNorm2d(Layer):
+    """``out = (x − μ) / √(σ² + ε)`` per channel of each image; ``x, out: (N, C, H, W)``.
+
+    μ and σ² (biased) are taken over the ``H·W`` pixels of one channel of one image, in train and
+    eval mode alike, so a photo is judged by its own colours: a colour cast of the light (a gain
+    per channel), its exposure and its contrast cancel out. No parameters: it matches
+    ``torch.nn.InstanceNorm2d(C, eps=eps)`` (``affine=False``, no running statistics). The
+    backward is ``BatchNorm``'s closed form with ``H·W`` values per statistic and γ = 1:
+    ``dx = (dout − mean(dout) − x̂ · mean(dout · x̂)) / √(σ² + ε)``, the means per image and
+    channel.
+    """
+
+    def __init__(self, num_channels: int, eps: float = 1e-5) -> None:
+        self.num_channels = check_positive_int("num_channels", num_channels)
+        self.eps = check_scalar("eps", eps, POSITIVE)
+        self._cache: tuple[Array, Array] | None = None
+
+    def forward(self, x: Array) -> Array:
+        """``x: (N, C, H, W) -> out: (N, C, H, W)``."""
+        if x.ndim != 4 or x.shape[1] != self.num_channels:
+            raise ConfigError("x", x.shape, f"an array of shape (N, {self.num_channels}, H, W)")
+        centred: Array = x - x.mean(axis=(2, 3), keepdims=True)
+        var = np.mean(centred * centred, axis=(2, 3), keepdims=True)
+        inv_std: Array = 1.0 / np.sqrt(var + self.eps)
+        centred *= inv_std
+        self._cache = (centred, inv_std)
+        return centred
+
+    def backward(self, dout: Array) -> Array:
+        """``dout: (N, C, H, W) -> dx: (N, C, H, W)``."""
+        if self._cache is None:
+            raise RuntimeError("InstanceNorm2d.backward called before forward")
+        if dout is NO_INPUT_GRAD:  # the model's first layer: nobody needs d(loss)/d(pixels)
+            return dout
+        x_norm, inv_std = self._cache
+        dx: Array = dout - dout.mean(axis=(2, 3), keepdims=True)
+        dx -= x_norm * np.mean(dout * x_norm, axis=(2, 3), keepdims=True)
+        dx *= inv_std
+        return dx
+
+    def __repr__(self) -> str:
+        return f"InstanceNorm2d({self.num_channels}, eps={self.eps})"

@@ -27,6 +27,8 @@ class NetworkSettings(Protocol):
     @property
     def batchnorm(self) -> bool: ...
     @property
+    def instance_norm(self) -> bool: ...
+    @property
     def activation(self) -> Activation: ...
     @property
     def keep_prob(self) -> float: ...
@@ -59,6 +61,7 @@ def build_network(
         return CNN(
             image_shape, num_classes, conv=settings.conv, dense=settings.layers,
             batchnorm=batchnorm, pool=settings.pool, seed=seed,
+            instance_norm=settings.instance_norm,
         )  # fmt: skip
     except ConfigError as error:
         raise renamed(error, prefix) from None

@@ -1,5 +1,6 @@
 """The convolutional classifier: ``[Conv2D → BatchNorm2d (or a bias) → ReLU → MaxPool2D] × B``,
-then ``Flatten`` and a dense head ``[Dense → BatchNorm → ReLU] × L → Dense`` into the logits.
+then ``Flatten`` and a dense head ``[Dense → BatchNorm → ReLU] × L → Dense`` into the logits,
+optionally after an ``InstanceNorm2d`` of the input photos.
 
 Rows are examples, as everywhere in the engine: ``x: (N, H·W·C)`` rows flattened channels-last,
 the layout ``tunery.data`` gives (``Dataset.image_shape`` is ``(H, W, C)`` for photos, ``(H, W)``
@@ -20,7 +21,7 @@ from tunery._exceptions import ConfigError
 from tunery._validation import check_int
 from tunery.nn._base import Array, Layer, as_dtype, check_positive_int
 from tunery.nn._network import Network
-from tunery.nn.batchnorm import BatchNorm, BatchNorm2d
+from tunery.nn.batchnorm import BatchNorm, BatchNorm2d, InstanceNorm2d
 from tunery.nn.conv import Conv2D, Flatten, MaxPool2D
 from tunery.nn.layers import Dense, ReLU
 from tunery.nn.model import MLP
@@ -35,7 +36,7 @@ Block = tuple[int, int]
 
 _CONFIG_KEYS = (
     *("kind", "image_shape", "num_classes", "conv", "dense", "batchnorm", "pool", "seed"),
-    "dtype",
+    *("dtype", "instance_norm"),
 )
 
 
@@ -46,7 +47,10 @@ class CNN(Network):
     ``(kernel − 1) // 2`` (odd kernels keep the image's size), and each block ends with a
     ``pool × pool`` max-pooling of stride ``pool`` (none when ``pool == 1``). ``dense`` lists the
     hidden widths of the head. With ``batchnorm`` every convolution and hidden Dense layer is
-    followed by batch norm (and has no bias: β replaces it). Weights are drawn from
+    followed by batch norm (and has no bias: β replaces it). With ``instance_norm`` each photo is
+    first standardized per colour channel by its own mean and standard deviation
+    (``InstanceNorm2d``): a global colour cast, exposure or contrast of the light cancels out, at
+    the price of the photo's absolute colours. Weights are drawn from
     ``np.random.default_rng(seed)``, so a model is a pure function of its config.
 
     ``sizes`` is ``(H·W·C, num_classes)``: the width of an input row and of the logits, what
@@ -64,6 +68,7 @@ class CNN(Network):
         pool: int = 2,
         seed: int = 0,
         dtype: Any = np.float32,
+        instance_norm: bool = False,
     ) -> None:
         self.image_shape: tuple[int, ...] = _check_image_shape(image_shape)
         height, width = self.image_shape[:2]
@@ -76,6 +81,9 @@ class CNN(Network):
         if not isinstance(batchnorm, bool | np.bool_):
             raise ConfigError("batchnorm", batchnorm, "true or false")
         self.batchnorm = bool(batchnorm)
+        if not isinstance(instance_norm, bool | np.bool_):
+            raise ConfigError("instance_norm", instance_norm, "true or false")
+        self.instance_norm = bool(instance_norm)
         self.pool = check_positive_int("pool", pool)
         self.seed = check_int("seed", seed, 0)
         self.dtype = as_dtype(dtype)
@@ -85,8 +93,8 @@ class CNN(Network):
         self.layers: list[Layer] = [*self._conv_layers(), Flatten(), *self._dense_layers()]
 
     def _conv_layers(self) -> list[Layer]:
-        layers: list[Layer] = []
         channels = self.channels
+        layers: list[Layer] = [InstanceNorm2d(channels)] if self.instance_norm else []
         for index, (filters, kernel) in enumerate(self.conv):
             conv = Conv2D(
                 channels,
@@ -156,6 +164,7 @@ class CNN(Network):
             "pool": self.pool,
             "seed": self.seed,
             "dtype": self.dtype.name,
+            "instance_norm": self.instance_norm,
         }
 
     @classmethod
