@@ -253,12 +253,17 @@ def evaluate(
 
 def run_row(
     key: str, label: str, config: TuneConfig, tuned: bool, data: Dataset, shifted: np.ndarray,
-    budget: Budget, backends: tuple[str, ...],
+    budget: Budget, backends: tuple[str, ...], winner: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
+    """One row: its study (or ``winner``, a study's record from an earlier run), then the
+    winner trained with every seed on every engine."""
     row: dict[str, Any] = {"key": key, "label": label, "runs": []}
     params: dict[str, Any] = {}
     epochs = budget.epochs if tuned else budget.untuned_epochs
-    if tuned:
+    if tuned and winner is not None:
+        row["study"] = {**winner, "reused": True}
+        params = dict(winner["params"])
+    elif tuned:
         start = time.perf_counter()
         study = run_study(config)
         params = dict(study.best_trial.params)
@@ -272,6 +277,13 @@ def run_row(
             row["runs"].append(run)
     row["epochs"] = epochs
     return row
+
+
+def reused_rows(path: Path | None) -> list[dict[str, Any]]:
+    if path is None:
+        return []
+    rows: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+    return rows
 
 
 def summary(values: list[float]) -> str:
@@ -301,8 +313,9 @@ def table(rows: list[dict[str, Any]], skipped: list[str]) -> str:
 
 def winner(row: dict[str, Any]) -> str:
     study = row["study"]
+    again = ", the study of an earlier run (--winners)" if study.get("reused") else ""
     return (f"- ({row['key']}) winner: {study['params']} (validation {study['val']:.3f}, "
-            f"{study['trials']} trials, {study['seconds'] / 60:.1f} min)")  # fmt: skip
+            f"{study['trials']} trials, {study['seconds'] / 60:.1f} min{again})")  # fmt: skip
 
 
 def main() -> None:
@@ -312,6 +325,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--rows", default="abcdf", help="of abcdefg; e, g: ablations (LARGEST)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
+    parser.add_argument(
+        "--winners", type=Path, help="a shifted.json whose rows' study winners are reused "
+        "(their studies are not run again; the table says so)",
+    )  # fmt: skip
     args = parser.parse_args()
     if not args.data.is_dir():
         print(f"skipped: no photos at {args.data} (see ../shared/data/README.md)")
@@ -329,6 +346,7 @@ def main() -> None:
     assert np.abs(clean - data.X_test).mean() < 0.05, np.abs(clean - data.X_test).mean()
     source = {"source": str(args.data), "classes": "0-5", "seed": 0, "image_size": size}
     rows, skipped = [], []
+    winners = {row["key"]: row["study"] for row in reused_rows(args.winners) if "study" in row}
     plans = {
         "a": ("untuned MLP 25-12-6 (tunery train's defaults)", MLP_MODEL, None),
         "b": ("tuned MLP", MLP_MODEL, TUNED_SPACE),
@@ -357,7 +375,7 @@ def main() -> None:
             skipped.append(f"({key}) {label}: {reason}")
             continue
         rows.append(run_row(key, label, config, space is not None, data, shifted, budget,
-                            backends))  # fmt: skip
+                            backends, winners.get(key)))  # fmt: skip
     minutes = (time.perf_counter() - start) / 60
     command = shlex.join(["python", *sys.argv])
     header = (f"- command: `{command}`\n- machine: {platform.platform()}, {os.cpu_count()} CPUs;"
