@@ -123,12 +123,29 @@ def test_the_numpy_backend_is_the_numpy_engine() -> None:
 
 
 def test_the_torch_backend_without_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
 
-    monkeypatch.setitem(sys.modules, "tunery.nn.torch", None)
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    missing = {"torch"}
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in missing else real_find_spec(name, *a),
+    )
     with pytest.raises(ConfigError, match=r"pip install 'tunery\[torch\]'") as info:
         TrainSpec(backend="torch").engine()
     assert info.value.field == "backend"
+
+
+def test_a_broken_module_of_ours_is_not_called_a_missing_torch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tunery.nn.torch", None)
+    with pytest.raises(ModuleNotFoundError, match=r"tunery\.nn\.torch"):
+        TrainSpec(backend="torch").engine()
 
 
 RATES = st.floats(1e-6, 10.0, allow_nan=False)

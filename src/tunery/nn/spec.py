@@ -21,6 +21,7 @@ A field left ``None`` takes its default: ``lr`` the optimizer's ``DEFAULT_LR``, 
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
@@ -140,11 +141,12 @@ class TrainSpec:
         """The engine of ``backend``: NumPy, or PyTorch (an optional extra, imported here)."""
         if self.backend == "numpy":
             return NumpyEngine
-        try:
-            from tunery.nn.torch import torch_engine
-        except ImportError:
+        # Only a missing torch is the user's to fix; any other import error is ours and says so.
+        if importlib.util.find_spec("torch") is None:
             expected = "'numpy' (PyTorch is not installed: pip install 'tunery[torch]')"
-            raise ConfigError("backend", "torch", expected) from None
+            raise ConfigError("backend", "torch", expected)
+        from tunery.nn.torch import torch_engine
+
         return torch_engine()
 
     def to_dict(self) -> dict[str, Any]:
