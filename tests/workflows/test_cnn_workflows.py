@@ -13,15 +13,19 @@ import pytest
 
 from tests.cli.test_train import COLOURS, _write_photo, run_cli
 from tests.workflows.test_panda import assert_same_state, checkpoint
+from tests.workflows.test_pbt import checkpoint as member_checkpoint
+from tests.workflows.test_pbt import restored, same_weights, segments
 from tunery import ConfigError, Study, TrialState
 from tunery.config import TuneConfig, config_from_dict, trial_model
 from tunery.config._whole import conv_blocks
 from tunery.data import CACHE_ENV, load_images
 from tunery.nn import InstanceNorm2d
 from tunery.nn.cnn import CNN
+from tunery.report import segment_info
 from tunery.trained import load_run
 from tunery.workflows.objective import TEST_ACCURACY, build_trainer, load_config_dataset, run_study
 from tunery.workflows.panda import babysit
+from tunery.workflows.pbt import pbt
 
 EPOCHS = 3
 
@@ -274,3 +278,36 @@ def test_the_torch_backend_trains_the_same_cnn() -> None:
     history = torch_trainer.run(2)
     np.testing.assert_allclose(history.cost, expected.cost, rtol=1e-3)
     assert isinstance(torch_trainer.model, CNN)  # the trained weights are back in the NumPy CNN
+
+
+# ------------------------------------------------------------------------------------------- PBT
+
+
+def test_pbt_exploits_a_cnn_from_its_top_members_checkpoint() -> None:
+    """A population of CNNs (instance norm, augmented digits): every member trains every step, and
+    an exploited segment's weights are the source's checkpoint trained on, not its own."""
+    tables = cnn_tables(instance_norm=True, epochs=4)
+    tables["data"]["augment"] = {"rotation": 10.0}
+    tables["pbt"] = {"population": 4, "perturbation_interval": 2}
+    config = config_from_dict(tables)
+    study = Study("cnn-pbt", ":memory:", seed=3)
+    pbt(study, config)
+    found = segments(study)
+    assert sorted(found) == [(m, s) for m in range(4) for s in range(2)]
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    exploited = [
+        t
+        for (m, s), t in found.items()
+        if s > 0 and t.parent is not None and t.parent[0] != found[(m, s - 1)].number
+    ]
+    assert exploited
+    trial = exploited[0]
+    start, end = segment_info(trial)["start"], segment_info(trial)["end"]
+    source = next(t for t in study.trials if t.number == trial.parent[0])  # type: ignore[index]
+    ended = restored(config, trial.params, member_checkpoint(study, trial, end))
+    assert isinstance(ended.model, CNN)
+    assert isinstance(ended.model.layers[0], InstanceNorm2d)
+    replay = restored(config, trial.params, member_checkpoint(study, source, start))
+    replay.set_hyperparameters(**ended.hyperparameters())
+    replay.run(end - start)
+    assert same_weights(ended, replay)
