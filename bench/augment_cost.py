@@ -1,7 +1,9 @@
 """What augmenting every training epoch costs: per-epoch time without augmentation, with it in the
 foreground, and with the next epoch prefetched by a thread, side by side in one run.
 
-The trainer trains the same MLP (batch norm, ReLU, Adam, batch 64) on 32 × 32 RGB rows, the signs
+The trainer trains the same network (two MLPs, batch norm, ReLU; and the CNN of
+``examples/signs-cnn.toml``: two blocks of 16 and 32 3 × 3 filters, a dense head of 64; Adam,
+batch 64) on 32 × 32 RGB rows, the signs
 photos if they are there (``--data``) and random pixels otherwise, with every transform of
 ``[data.augment]`` on (rotation 15, scale 0.1, flip, brightness 0.2, contrast 0.2, hue 0.05,
 temperature 0.1). An epoch is timed from ``start_epoch`` (where the augmented set is made or
@@ -29,7 +31,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from tunery.data import Augmenter, AugmentSettings, Dataset, load_dataset
-from tunery.nn import MLP
+from tunery.nn import CNN, MLP
 from tunery.nn.engine import EngineFactory, NumpyEngine
 from tunery.nn.optimizers import make_optimizer
 from tunery.nn.train import Trainer
@@ -39,7 +41,8 @@ SIGNS = Path(__file__).resolve().parents[2] / "shared" / "data" / "sign-language
 EVERYTHING = AugmentSettings(
     rotation=15, scale=0.1, flip=True, brightness=0.2, contrast=0.2, hue=0.05, temperature=0.1
 )
-CASES = {"25-12": (25, 12), "256-128": (256, 128)}
+CASES: dict[str, tuple[int, ...]] = {"25-12": (25, 12), "256-128": (256, 128), "cnn": (64,)}
+"""Hidden widths of each MLP, and the dense head of the CNN (``"cnn"``)."""
 MODES = ("none", "foreground", "prefetch")
 
 
@@ -56,10 +59,16 @@ def signs_or_random(data: Path, size: int) -> tuple[Dataset | None, np.ndarray, 
     )
 
 
+def make_model(name: str, features: int, size: int) -> MLP | CNN:
+    if name == "cnn":
+        return CNN((size, size, 3), 6, conv=((16, 3), (32, 3)), dense=CASES[name], seed=0)
+    return MLP([features, *CASES[name], 6], batchnorm=True, seed=0)
+
+
 def make_trainer(
-    hidden: tuple[int, ...], X: np.ndarray, y: np.ndarray, mode: str, augmenter: Augmenter
+    name: str, X: np.ndarray, y: np.ndarray, mode: str, augmenter: Augmenter
 ) -> Trainer:
-    model = MLP([X.shape[1], *hidden, 6], batchnorm=True, seed=0)
+    model = make_model(name, X.shape[1], augmenter.height)
     engine: EngineFactory = NumpyEngine
     if mode != "none":
         engine = augmenting_engine(NumpyEngine, augmenter, seed=0, prefetch=mode == "prefetch")
@@ -83,13 +92,13 @@ def epoch_seconds(trainer: Trainer, epochs: int) -> float:
 
 
 def measure(
-    hidden: tuple[int, ...], X: np.ndarray, y: np.ndarray, augmenter: Augmenter, rounds: int,
+    name: str, X: np.ndarray, y: np.ndarray, augmenter: Augmenter, rounds: int,
     epochs: int,
 ) -> dict[str, float]:  # fmt: skip
     times: dict[str, list[float]] = {mode: [] for mode in MODES}
     for _ in range(rounds):
         for mode in MODES:
-            times[mode].append(epoch_seconds(make_trainer(hidden, X, y, mode, augmenter), epochs))
+            times[mode].append(epoch_seconds(make_trainer(name, X, y, mode, augmenter), epochs))
     return {mode: statistics.median(values) for mode, values in times.items()}
 
 
@@ -124,12 +133,12 @@ def main() -> None:
         if args.profile:
             profile(augmenter, X)
             return
-        print(f"{'MLP':>8} {'none s':>8} {'fg s':>8} {'prefetch s':>10} {'fg/none':>8} "
+        print(f"{'network':>8} {'none s':>8} {'fg s':>8} {'prefetch s':>10} {'fg/none':>8} "
               f"{'pre/none':>9}")  # fmt: skip
-        for name, hidden in CASES.items():
-            if args.quick and name != "25-12":
+        for name in CASES:
+            if args.quick and name == "256-128":
                 continue
-            t = measure(hidden, X, y, augmenter, rounds, epochs)
+            t = measure(name, X, y, augmenter, rounds, epochs)
             ratios = t["foreground"] / t["none"], t["prefetch"] / t["none"]
             times = f"{t['none']:8.3f} {t['foreground']:8.3f} {t['prefetch']:10.3f}"
             print(f"{name:>8} {times} {ratios[0]:8.2f} {ratios[1]:9.2f}")
