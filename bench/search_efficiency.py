@@ -7,6 +7,11 @@ the figures are the best value found so far, as the median and interquartile ran
     python bench/search_efficiency.py --quick                     # seconds: synthetic, 2 seeds
     python bench/search_efficiency.py --objectives synthetic --seeds 30
     nice -n 19 python bench/search_efficiency.py --objectives digits,signs --workers 2
+    python bench/search_efficiency.py --objectives synthetic --seeds 30 --methods c2f-2,c2f-2-gp
+
+``--methods`` reruns only the methods named (the grid too, unless the JSON has it for the same
+seeds and budgets) and replaces only their rows in the JSON; each objective's record lists the
+runs its rows come from.
 
 Methods (all over the one space of ``bench/_objectives.py``):
 
@@ -64,6 +69,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _merge import merged, method_subset, parse_methods, source_lines
 from _objectives import (
     OBJECTIVES,
     Objective,
@@ -375,6 +381,7 @@ class Job:
     objective: str
     seed: int | None
     budgets: tuple[int, ...]
+    methods: tuple[str, ...] | None = None  # None: every method that applies
 
 
 Runs = dict[str, dict[int, Values]]  # method -> budget -> values
@@ -391,6 +398,8 @@ def run_job(job: Job) -> tuple[Job, Runs, Picks, float]:
     picks: Picks = {}
     top = max(job.budgets)
     for method in methods_for(job.objective):
+        if job.methods is not None and method.name not in job.methods:
+            continue
         if method.seeded != (job.seed is not None):
             continue
         seed = 0 if job.seed is None else job.seed
@@ -729,9 +738,7 @@ def write_outputs(out: Path, records: Mapping[str, Any]) -> None:
             "",
             f"{record['description']}. Space: {space}.",
             "",
-            f"- command: `{record['command']}`",
-            f"- machine: {record['machine']}; date: {record['date']}; "
-            f"wall time {record['seconds']:.0f} s with {record['workers']} worker(s)",
+            *source_lines(record),
             f"- seeds: {len(summary.seeds)}; grid at {max(summary.budgets)}: "
             f"{summary.grid_trials} trials, best {_fmt(summary.grid_best, digits)}",
             "",
@@ -768,6 +775,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes (1 BLAS thread each)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
+        "--methods",
+        type=lambda text: parse_methods(text, METHOD_BY_NAME),
+        default=None,
+        help="rerun only these methods (comma-separated); the JSON keeps the others' rows",
+    )
+    parser.add_argument(
         "--replot", action="store_true", help="only rewrite the markdown and PNGs from the JSON"
     )
     args = parser.parse_args(argv)
@@ -784,10 +797,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         command = f"nice -n {os.nice(0)} {command}"
     for name in [] if args.replot else objectives:
         start = time.perf_counter()
-        jobs = [Job(name, None, budgets), *(Job(name, s, budgets) for s in range(seeds))]
+        subset = method_subset(args.methods, records.get(name), seeds, budgets)
+        jobs = [Job(name, s, budgets, subset) for s in range(seeds)]
+        if subset is None or "grid" in subset:
+            jobs.insert(0, Job(name, None, budgets, subset))
         results = run_jobs(jobs, args.workers)
-        records[name] = record_of(name, results, seeds, budgets, command, args.workers)
-        records[name]["seconds"] = time.perf_counter() - start
+        record = record_of(name, results, seeds, budgets, command, args.workers)
+        record["seconds"] = time.perf_counter() - start
+        records[name] = record if subset is None else merged(records[name], record, subset)
     write_outputs(args.out, records)
     print((args.out / "search_efficiency.md").read_text())
 
@@ -809,7 +826,8 @@ def record_of(
     objective = make_objective(name)
     runs: dict[str, dict[str, dict[str, Values]]] = {}
     picks: dict[str, dict[str, Pick | None]] = {}
-    grid, grid_picks = next((r, p) for job, r, p in results if job.seed is None)
+    # Without a grid job (a --methods rerun merging into a record that has the grid): no grid rows.
+    grid, grid_picks = next(((r, p) for job, r, p in results if job.seed is None), ({}, {}))
     for job, by_method, by_pick in results:
         if job.seed is None:
             continue

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,40 @@ def _load_bench() -> ModuleType:
 
 
 bench = _load_bench()
+
+
+def test_a_methods_rerun_brings_back_its_rows_and_keeps_the_others(
+    quick_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "merged"
+    shutil.copytree(quick_run, out)
+    path = out / "search_efficiency.json"
+    before = json.loads(path.read_text())
+    dropped = {name: {**record, "runs": dict(record["runs"])} for name, record in before.items()}
+    for record in dropped.values():
+        del record["runs"]["c2f-2-gp"]
+    path.write_text(json.dumps(dropped))
+    command = [sys.executable, str(SCRIPT), "--quick", "--out", str(out), "--methods", "c2f-2-gp"]
+    subprocess.run(command, check=True, capture_output=True, text=True, timeout=120, cwd=REPO)
+    after = json.loads(path.read_text())
+    for name, record in after.items():
+        assert record["runs"] == before[name]["runs"]  # the rerun row is back, the others kept
+        sources = record["sources"]
+        assert [source["methods"] for source in sources] == [
+            [m for m in before[name]["runs"] if m != "c2f-2-gp"],
+            ["c2f-2-gp"],
+        ]
+        assert sources[1]["command"].endswith("--methods c2f-2-gp")
+    markdown = (out / "search_efficiency.md").read_text()
+    assert re.search(r"- rows c2f-2-gp: command: `.*--methods c2f-2-gp`", markdown)
+
+
+def test_an_unknown_method_exits_2_naming_it() -> None:
+    command = [sys.executable, str(SCRIPT), "--quick", "--methods", "c2f-2,bayes"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 2
+    assert "unknown method 'bayes'" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 @settings(max_examples=60, deadline=None)

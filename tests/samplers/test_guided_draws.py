@@ -14,7 +14,7 @@ from scipy import stats
 
 from tests.strategies import option_key, spaces, trials
 from tunery import ConfigError
-from tunery.samplers import MODELS, GuidedSampler, make_sampler
+from tunery.samplers import MODELS, GuidedSampler, make_sampler, min_history
 from tunery.space import Box, Choice, Float, Int, Space, zoom
 
 History = list[tuple[dict[str, Any], float]]
@@ -91,14 +91,34 @@ def test_a_guided_draw_lies_in_the_box_and_in_the_zoomed_space(
         assert zoomed_dist.low - slack <= value <= zoomed_dist.high + slack
 
 
-@pytest.mark.parametrize("model", MODELS)
-def test_without_a_history_the_draws_are_uniform_in_the_box_on_each_scale(model: str) -> None:
-    # Two trials are too few to model: the draws are uniform in u, so log10(lr) is uniform
-    # between the zoomed bounds' logs and log10(1 - beta) between theirs. A linear scale would
-    # put almost every lr in the top decade and fail both tests.
+def modelled_axes(box: Box) -> int:
+    """The axes of ``SCALED`` the box leaves free: a Float/Int of some width, a Choice with 2+
+    options kept."""
+    free = 0
+    for name, dist in SCALED.items():
+        if isinstance(dist, Choice):
+            free += len(box.choices.get(name, dist.options)) > 1
+        else:
+            lo, hi = box.bounds.get(name, (0.0, 1.0))
+            free += hi - lo > 1e-12
+    return free
+
+
+@pytest.mark.parametrize(("model", "short"), [("gp", 2), ("tpe", 2), ("gp", -1)])
+def test_without_a_history_the_draws_are_uniform_in_the_box_on_each_scale(
+    model: str, short: int
+) -> None:
+    # Too few trials to model (2, or one fewer than the GP's 2 (d + 2)): the draws are uniform
+    # in u, so log10(lr) is uniform between the zoomed bounds' logs and log10(1 - beta) between
+    # theirs. A linear scale would put almost every lr in the top decade and fail both tests.
     history = uniform_history(30, seed=1)
     narrowed, box = zoomed(history)
-    u_draws = draws(GuidedSampler(model=model), box, history[:2], 5, range(400))
+    n = short if short > 0 else min_history(model, modelled_axes(box)) - 1
+    fitted = GuidedSampler(model=model).fit(
+        SCALED, box, history[:n], maximize=True, seed=5, start=0
+    )
+    assert not fitted.guided
+    u_draws = draws(GuidedSampler(model=model), box, history[:n], 5, range(400))
     lr, beta = narrowed["lr"], narrowed["beta"]
     assert isinstance(lr, Float)
     assert isinstance(beta, Float)
@@ -108,6 +128,30 @@ def test_without_a_history_the_draws_are_uniform_in_the_box_on_each_scale(model:
     assert stats.kstest(log_lr, stats.uniform(low, high - low).cdf).pvalue > 1e-3
     low, high = math.log10(1 - beta.high), math.log10(1 - beta.low)
     assert stats.kstest(log_gap, stats.uniform(low, high - low).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("model", MODELS)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(0, 24), seed=st.integers(0, 2**16))
+def test_a_model_is_fitted_exactly_from_its_minimum_history_on(
+    model: str, n: int, seed: int
+) -> None:
+    history = uniform_history(30, seed=seed)
+    _, box = zoomed(history)
+    needed = min_history(model, modelled_axes(box))
+    fitted = GuidedSampler(model=model).fit(
+        SCALED, box, history[:n], maximize=True, seed=seed, start=0
+    )
+    assert fitted.guided == (n >= needed)
+
+
+@given(width=st.integers(1, 50))
+def test_the_gp_needs_two_trials_per_kernel_hyperparameter_and_tpe_a_fixed_few(width: int) -> None:
+    # d length scales, the amplitude and the noise: 2 (d + 2) trials before the GP is trusted;
+    # more axes never need fewer.
+    assert min_history("gp", width) == 2 * (width + 2)
+    assert min_history("gp", width + 1) > min_history("gp", width)
+    assert min_history("tpe", width) == min_history("tpe", 1) >= 3
 
 
 # -- reproducible from (seed, sample id) and the history -------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import fields
 from typing import Any
 
 from tunery._exceptions import ConfigError
-from tunery.samplers._guided import MODELS, Guide, GuidedSampler
+from tunery.samplers._guided import MODELS, Guide, GuidedSampler, min_history
 from tunery.samplers._unit import (
     GridSampler,
     RandomSampler,
@@ -32,6 +32,7 @@ __all__ = [
     "Sampler",
     "SobolSampler",
     "make_sampler",
+    "min_history",
     "sample_params",
 ]
 
