@@ -64,6 +64,12 @@
       el("span", { text: label }));
   }
 
+  /** Marks a panel as drawn (at least once): what the browser tests and bench/dashboard.py wait on. */
+  function ready(node) {
+    node.dataset.ready = "1";
+    return node;
+  }
+
   function stateBadge(state) {
     return el("span", { class: `state ${state}`, text: state });
   }
@@ -343,6 +349,7 @@
     }
     current = { disposers: [] };
     const root = clear(document.getElementById("app"));
+    delete root.dataset.ready;
     const parts = location.hash.replace(/^#\/?/, "").split("/").filter((p) => p !== "");
     const names = parts.map((p) => { try { return decodeURIComponent(p); } catch (_) { return p; } });
     let shown;
@@ -408,6 +415,7 @@
   // -- one study -------------------------------------------------------------------------------
 
   async function studyPage(root, name) {
+    const page = current;
     crumbs([name, null]);
     document.title = `${name} · tunery`;
     const study = await api(studyPath(name));
@@ -419,8 +427,10 @@
     const readout = el("div", { class: "muted", id: "curve-readout", text: "hover a curve to see its trial" });
     const metricPick = el("select", { id: "metric" }, ...study.metrics.map((m) => el("option", { value: m, text: m })));
     metricPick.value = study.metric;
-    const scatterGrid = el("div", { class: "grid", id: "scatters" });
-    const importance = el("div", { id: "importance" });
+    // Both come a moment after the curves (the ranking is a forest fitted on first call): each
+    // says so until it is drawn.
+    const scatterGrid = el("div", { class: "grid", id: "scatters" }, el("p", { class: "muted", text: "loading…" }));
+    const importance = el("div", { id: "importance" }, el("p", { class: "muted", text: "computing…" }));
     const table = trialsTable(name, study);
     const pandaLink = study.panda ? el("p", {}, "A panda study: ", el("a", { href: trialHash(name, study.n_trials - 1), text: "open its latest branch to steer it" })) : null;
 
@@ -469,6 +479,7 @@
       },
     });
     await Promise.all(loads.slice(1));
+    if (current === page) root.dataset.ready = "study"; // not if the user has moved on meanwhile
   }
 
   function renderStats(node, study) {
@@ -488,7 +499,7 @@
     const data = await api(`${studyPath(name)}/best?max_points=2000`);
     dropChart(holder);
     if (!data.numbers.length) {
-      put(holder, el("p", { class: "muted", text: "No complete trial yet." }));
+      put(ready(holder), el("p", { class: "muted", text: "No complete trial yet." }));
       return;
     }
     makeChart(holder, {
@@ -502,6 +513,7 @@
       ],
     }, [data.numbers, data.values, data.best]);
     if (data.total > data.numbers.length) put(holder, el("p", { class: "muted", text: `${data.numbers.length} of ${data.total} complete trials shown (every change of the best kept)` }));
+    ready(holder);
   }
 
   /** Every shown trial's curve on one chart, coloured by its value; points arrive live. */
@@ -539,7 +551,11 @@
           holder.dataset.total = data.total;
         }
         points(late);
-        flushSoon(true);
+        // Drawn now, not after the stream's batching delay: the page waits for these curves.
+        if (timer !== null) { clearTimeout(timer); timer = null; }
+        dirty = true;
+        rebuild = true;
+        flush();
       }
       return data.cursor;
     }
@@ -597,7 +613,7 @@
       rebuilt = Date.now();
       dropChart(holder);
       if (!numbers.length) {
-        put(holder, el("p", { class: "muted", text: "No curve reported yet." }));
+        put(ready(holder), el("p", { class: "muted", text: "No curve reported yet." }));
         return;
       }
       const values = numbers.map((n) => lines.get(n).value).filter((v) => v !== null && Number.isFinite(v));
@@ -637,6 +653,7 @@
         const focused = holder.uplot.series.findIndex((s, i) => i > 0 && s._focus);
         if (focused > 0) location.hash = trialHash(name, numbers[focused - 1]);
       });
+      ready(holder);
     }
 
     function renderRunning(numbers) {
@@ -661,7 +678,7 @@
   async function drawScatters(grid, name, study) {
     const names = Object.keys(study.params);
     if (!names.length) {
-      put(clear(grid), el("p", { class: "muted", text: "This study has no parameters." }));
+      put(ready(clear(grid)), el("p", { class: "muted", text: "This study has no parameters." }));
       return;
     }
     const found = await Promise.all(names.map((p) => api(`${studyPath(name)}/scatter?param=${enc(p)}&max_points=5000`)));
@@ -675,6 +692,7 @@
       put(grid, el("div", {}, el("h2", { text: param + axisOf(spec).note + shown }), holder));
       drawScatter(holder, data, spec, study.rounds, study.metric, param);
     });
+    ready(grid);
   }
 
   function drawScatter(holder, data, spec, rounds, metric, param) {
@@ -704,7 +722,7 @@
     clear(node);
     const entries = Object.entries(data.importance).sort((a, b) => b[1] - a[1]);
     if (!entries.length) {
-      put(node, el("p", { class: "muted", text: data.note || "Not enough complete trials to rank the parameters." }));
+      put(ready(node), el("p", { class: "muted", text: data.note || "Not enough complete trials to rank the parameters." }));
       return;
     }
     const top = Math.max(...entries.map((e) => e[1]), 1e-12);
@@ -714,7 +732,7 @@
       bar.style.width = `${(100 * weight) / top}%`;
       put(bars, el("span", { text: param }), el("div", {}, bar), el("span", { class: "num", text: `${(100 * weight).toFixed(1)} %` }));
     }
-    put(node, bars, el("p", { class: "muted", text: `from ${data.n_trials} complete trials` }));
+    put(ready(node), bars, el("p", { class: "muted", text: `from ${data.n_trials} complete trials` }));
   }
 
   /** The trials, a page of 100 at a time from the server: sorts and filters there, so 50k is fine. */
@@ -755,6 +773,7 @@
     }));
     prev.addEventListener("click", () => { query.offset = Math.max(0, query.offset - TABLE_PAGE); load(); });
     next.addEventListener("click", () => { query.offset += TABLE_PAGE; load(); });
+    const table = el("table", { id: "trials" }, el("thead", {}, headRow), body);
     let asked = 0;
 
     async function load() {
@@ -791,6 +810,7 @@
       info.textContent = `trials ${first}–${query.offset + data.trials.length} of ${data.total}`;
       prev.disabled = query.offset === 0;
       next.disabled = query.offset + TABLE_PAGE >= data.total;
+      ready(table);
     }
 
     function rounds(list) {
@@ -802,7 +822,7 @@
     const node = card("Trials",
       el("div", { class: "row" }, ...stateBoxes, roundPick, minBox, maxBox),
       el("div", { class: "row" }, prev, next, info),
-      el("div", { class: "table-wrap" }, el("table", { id: "trials" }, el("thead", {}, headRow), body)));
+      el("div", { class: "table-wrap" }, table));
     return { node, load, rounds };
   }
 
@@ -1126,14 +1146,15 @@
     if (shared.length) pick.value = shared[0];
     const bestHolder = el("div", { class: "chart", id: "compare-best" });
     const scatterHolder = el("div", { class: "chart", id: "compare-scatter" });
-    const first = await api(`/api/compare?studies=${names.map(enc).join(",")}`);
+    const picked = names.map((n) => `study=${enc(n)}`).join("&"); // a name may hold a comma
+    const first = await api(`/api/compare?${picked}`);
     const metrics = [...new Set(first.studies.map((d) => d.metric))];
     put(root, el("h1", { text: `Comparing ${names.join(", ")}` }),
       card("Best so far", el("p", { class: "muted", text: `x: trial number · y: ${metrics.join(" / ")}` }), bestHolder),
       card("One parameter in every study", el("div", { class: "row" }, el("label", { text: "parameter " }, pick)), scatterHolder));
 
     async function draw() {
-      const data = await api(`/api/compare?studies=${names.map(enc).join(",")}&param=${enc(pick.value)}`);
+      const data = await api(`/api/compare?${picked}&param=${enc(pick.value)}`);
       dropChart(bestHolder);
       const tables = data.studies.map((s) => [s.best.numbers, s.best.best]);
       makeChart(bestHolder, {
