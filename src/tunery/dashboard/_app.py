@@ -229,10 +229,11 @@ class _Handlers:
     async def stream(self, request: Request) -> Response:
         raw = request.query_params.get("cursor") or request.headers.get("last-event-id")
         cursor = None if raw is None else _cursor(raw)
+        since = query.number(request.query_params, "since")  # the events told before a reconnect
         name = study_name(request)
         await anyio.to_thread.run_sync(self._check_study, name)
         return StreamingResponse(
-            stream(self.state, name, cursor, poll=self.poll),
+            stream(self.state, name, cursor, since, poll=self.poll),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

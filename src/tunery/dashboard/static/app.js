@@ -141,17 +141,26 @@
   const studyHash = (name) => `#/study/${enc(name)}`;
   const trialHash = (name, number) => `#/study/${enc(name)}/trial/${number}`;
 
-  /** The study's event stream; reconnects from the last cursor it saw. */
+  /** The study's event stream; reconnects from the last points cursor and control-event time
+   * it saw, so nothing sent during the gap (a point, a nudge, a rollback) is missed. */
   function subscribe(name, cursor, handlers) {
     let source = null;
     let stopped = false;
     let at = cursor;
+    let since = null;
     const live = document.getElementById("live");
     function open() {
-      const query = at === null || at === undefined ? "" : `?cursor=${at}`;
-      source = new EventSource(`${studyPath(name)}/stream${query}`);
+      const query = new URLSearchParams();
+      if (at !== null && at !== undefined) query.set("cursor", at);
+      if (since !== null) query.set("since", since);
+      const text = query.toString();
+      source = new EventSource(`${studyPath(name)}/stream${text ? "?" + text : ""}`);
       source.addEventListener("open", () => { live.className = "live on"; live.textContent = "live"; });
-      source.addEventListener("ping", (event) => { at = JSON.parse(event.data).cursor; });
+      source.addEventListener("ping", (event) => {
+        const data = JSON.parse(event.data);
+        at = data.cursor;
+        since = data.since;
+      });
       source.addEventListener("points", (event) => {
         const data = JSON.parse(event.data);
         at = data.cursor;
@@ -161,7 +170,9 @@
         handlers.trials && handlers.trials(JSON.parse(event.data).trials);
       });
       source.addEventListener("events", (event) => {
-        handlers.events && handlers.events(JSON.parse(event.data).events);
+        const data = JSON.parse(event.data);
+        since = data.since;
+        handlers.events && handlers.events(data.events);
       });
       source.addEventListener("error", () => {
         source.close();
