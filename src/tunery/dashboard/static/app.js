@@ -12,6 +12,7 @@
   const READ_ONLY = metaContent("tunery-read-only") === "true";
   const MAX_LIVE_CURVES = 600; // curves kept on the study chart while new trials keep arriving
   const TABLE_PAGE = 100;
+  const STUDIES_EVERY = 3000; // ms between looks at the studies list while it is shown
   // Trial numbers and epochs: ticks on whole steps only.
   const INTEGER_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6];
 
@@ -399,13 +400,42 @@
       el("th", { text: "metric" }), ...STATES.map((s) => el("th", { class: "num", text: s.toLowerCase() })),
       el("th", { class: "num", text: "trials" }), el("th", { class: "num", text: "best" }), el("th", { text: "last activity" }));
     const body = el("tbody");
-    for (const study of data.studies) {
-      const box = el("input", { type: "checkbox", class: "pick", title: "pick to compare", dataset: { study: study.name } });
+    const count = el("span", { class: "muted" });
+    const empty = el("p", { class: "muted", text: "No study in this store yet: run `tunery tune CONFIG`." });
+    fillStudies(data.studies);
+    // Live without a reload: the list is small and the server answers it from a cache kept by the
+    // store's change marker, so a look every few seconds costs next to nothing.
+    let shown = JSON.stringify(data.studies);
+    const timer = setInterval(async () => {
+      try {
+        const fresh = await api("/api/studies");
+        const text = JSON.stringify(fresh.studies);
+        if (text !== shown) { shown = text; fillStudies(fresh.studies); }
+      } catch (_) { /* the server went away: the next look tries again */ }
+    }, STUDIES_EVERY);
+    current.disposers.push(() => clearInterval(timer));
+    const refresh = el("button", { text: "Refresh", onclick: () => route() });
+    put(root, el("h1", { text: "Studies" }),
+      card(null, el("div", { class: "row" }, compare, refresh, count),
+      el("div", { class: "table-wrap" }, el("table", { id: "studies" }, el("thead", {}, head), body))), empty);
+    ready(body);
+
+    function fillStudies(studies) {
+      clear(body);
+      for (const name of [...picked]) if (!studies.some((s) => s.name === name)) picked.delete(name);
+      for (const study of studies) put(body, studyRow(study));
+      compare.disabled = picked.size < 2;
+      count.textContent = `${studies.length} studies in this store; pick two or more to compare them side by side`;
+      empty.hidden = studies.length > 0;
+    }
+
+    function studyRow(study) {
+      const box = el("input", { type: "checkbox", class: "pick", title: "pick to compare", dataset: { study: study.name }, checked: picked.has(study.name) });
       box.addEventListener("change", () => {
         if (box.checked) picked.add(study.name); else picked.delete(study.name);
         compare.disabled = picked.size < 2;
       });
-      put(body, el("tr", { dataset: { study: study.name } },
+      return el("tr", { dataset: { study: study.name } },
         el("td", {}, box),
         el("td", { class: "name" }, el("a", { href: studyHash(study.name), text: study.name })),
         el("td", { text: study.direction }),
@@ -413,14 +443,8 @@
         ...STATES.map((s) => el("td", { class: "num", text: study.counts[s] || 0 })),
         el("td", { class: "num", text: study.n_trials }),
         el("td", { class: "num", text: fmt(study.best_value) }),
-        el("td", { text: since(study.last_activity), title: study.last_activity || "" })));
+        el("td", { text: since(study.last_activity), title: study.last_activity || "" }));
     }
-    const refresh = el("button", { text: "Refresh", onclick: () => route() });
-    put(root, el("h1", { text: "Studies" }),
-      card(null, el("div", { class: "row" }, compare, refresh,
-        el("span", { class: "muted", text: `${data.studies.length} studies in this store; pick two or more to compare them side by side` })),
-      el("div", { class: "table-wrap" }, el("table", { id: "studies" }, el("thead", {}, head), body))));
-    if (!data.studies.length) put(root, el("p", { class: "muted", text: "No study in this store yet: run `tunery tune CONFIG`." }));
   }
 
   // -- one study -------------------------------------------------------------------------------
