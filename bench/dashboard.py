@@ -357,7 +357,8 @@ new MutationObserver((records) => {
     const id = node.id;
     if (!id || !node.dataset.ready || id in window.__tuneryMarks) continue;
     window.__tuneryMarks[id] = null;
-    requestAnimationFrame(() => setTimeout(() => { window.__tuneryMarks[id] = performance.now(); }));
+    const mark = () => { window.__tuneryMarks[id] = performance.now(); };
+    requestAnimationFrame(() => setTimeout(mark));
   }
 }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-ready"] });
 """
@@ -478,7 +479,8 @@ def _show_browser(found: dict[str, list[dict[str, float]]]) -> None:
     for kind, runs in found.items():
         for panel in ["curves", "page", *(["sort"] if kind == "warm" else [])]:
             figures = ", ".join(f"{run[panel]:.2f}" for run in runs)
-            print(f"browser {kind} {panel:7s} s: {figures} (best {min(r[panel] for r in runs):.2f})")
+            best = min(run[panel] for run in runs)
+            print(f"browser {kind} {panel:7s} s: {figures} (best {best:.2f})")
     slowest = max(run["page"] for run in found["cold"])
     panels = ", ".join(f"{p} {found['cold'][-1][p]:.2f}" for p in PANELS)
     print(f"browser cold, last run, each panel drawn at s: {panels}")
