@@ -3,6 +3,13 @@
     python bench/dashboard.py                 # 50,000 trials x 20 epochs (a minute or two to build)
     python bench/dashboard.py --quick         # 2,000 trials: a smoke test for CI
     python bench/dashboard.py --trials 10000 --epochs 20 --repeats 3 --dir /tmp/dash
+    python bench/dashboard.py --no-optuna --browser   # + the page in headless Chromium
+
+With ``--browser`` (Playwright driving /usr/bin/chromium, or TUNERY_CHROMIUM; skipped with a line
+saying why when either is missing) each repeat starts a new ``tunery dashboard`` process (cold) and
+opens the study page in a new browser context, then reloads it (warm), and reports seconds from
+navigation to the curves drawn and to the whole page settled (every panel's ``data-ready`` marker,
+plus one frame), and a sort of the table by value.
 
 Builds one study in a tunery SQLite store: the study and its round through the storage API, then
 every trial and curve row in one SQL transaction (``executemany`` into the ``trials`` and
