@@ -3,6 +3,13 @@
     python bench/dashboard.py                 # 50,000 trials x 20 epochs (a minute or two to build)
     python bench/dashboard.py --quick         # 2,000 trials: a smoke test for CI
     python bench/dashboard.py --trials 10000 --epochs 20 --repeats 3 --dir /tmp/dash
+    python bench/dashboard.py --no-optuna --browser   # + the page in headless Chromium
+
+With ``--browser`` (Playwright driving /usr/bin/chromium, or TUNERY_CHROMIUM; skipped with a line
+saying why when either is missing) each repeat starts a new ``tunery dashboard`` process (cold) and
+opens the study page in a new browser context, then reloads it (warm), and reports seconds from
+navigation to the curves drawn and to the whole page settled (every panel's ``data-ready`` marker,
+plus one frame), and a sort of the table by value.
 
 Builds one study in a tunery SQLite store: the study and its round through the storage API, then
 every trial and curve row in one SQL transaction (``executemany`` into the ``trials`` and
@@ -32,6 +39,7 @@ import json
 import os
 import platform
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -344,6 +352,149 @@ def time_optuna(path: Path, study_id: int, repeats: int) -> dict[str, float]:
     return result
 
 
+# -- in a real browser ---------------------------------------------------------------------------
+
+# Records, in the page, when each panel first carries its data-ready marker (app.js sets it once the
+# panel is drawn), after the frame that paints it: milliseconds since navigation started.
+MARKS_SCRIPT = """
+window.__tuneryMarks = {};
+new MutationObserver((records) => {
+  for (const record of records) {
+    const node = record.target;
+    const id = node.id;
+    if (!id || !node.dataset.ready || id in window.__tuneryMarks) continue;
+    window.__tuneryMarks[id] = null;
+    const mark = () => { window.__tuneryMarks[id] = performance.now(); };
+    requestAnimationFrame(() => setTimeout(mark));
+  }
+}).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-ready"] });
+"""
+PANELS = {"curves": "curves-chart", "best": "best-chart", "table": "trials", "scatters": "scatters",
+          "importance": "importance", "page": "app"}  # fmt: skip
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+
+
+def chromium_path() -> str | None:
+    given = os.environ.get("TUNERY_CHROMIUM")
+    for candidate in [given] if given else ["/usr/bin/chromium", "/usr/bin/chromium-browser"]:
+        if Path(candidate).exists():
+            return candidate
+    return None
+
+
+@contextmanager
+def dashboard_process(path: Path) -> Iterator[str]:
+    """``tunery dashboard`` on the store in a new process (so cold is cold: nothing imported or
+    read yet); yields its URL once it answers."""
+    import httpx
+
+    port = free_port()
+    process = subprocess.Popen(dashboard_command(path, port), stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                httpx.get(f"{url}/api/config", timeout=5).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the dashboard did not start") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def dashboard_command(path: Path, port: int) -> list[str]:
+    return [sys.executable, "-m", "tunery", "dashboard", "--storage", f"sqlite:///{path}",
+            "--port", str(port)]  # fmt: skip
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def open_in_browser(page: Any, url: str | None) -> dict[str, float]:
+    """Navigate to the study (``url``; ``None``: reload) and wait until the whole page is drawn;
+    seconds from navigation to each panel drawn."""
+    if url is None:
+        page.reload()
+    else:
+        page.goto(url)
+    page.wait_for_function("() => window.__tuneryMarks && window.__tuneryMarks.app > 0")
+    marks = page.evaluate("() => window.__tuneryMarks")
+    return {panel: marks[id_] / 1000 for panel, id_ in PANELS.items()}
+
+
+def sort_by_value(page: Any) -> float:
+    """Seconds from a click on the value column to the table redrawn in that order."""
+    first = page.locator("#trials tbody tr").first.get_attribute("data-number")
+    began = time.perf_counter()
+    page.click('#trials th[data-sort="value"]')
+    page.wait_for_function(
+        "(before) => { const row = document.querySelector('#trials tbody tr');"
+        " return row && row.dataset.number !== before; }",
+        arg=first,
+    )
+    return time.perf_counter() - began
+
+
+def time_browser(path: Path, repeats: int) -> dict[str, list[dict[str, float]]] | None:
+    """Cold (a new dashboard process, a new browser context) and warm (a reload) opens of the
+    study page in headless Chromium; ``None`` (and a line saying why) without one."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print('browser timing skipped: playwright is not installed (pip install -e ".[test]")')
+        return None
+    executable = chromium_path()
+    if executable is None:
+        print("browser timing skipped: no Chromium (apt-get install chromium, or TUNERY_CHROMIUM)")
+        return None
+    found: dict[str, list[dict[str, float]]] = {"cold": [], "warm": []}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        for _ in range(repeats):
+            with dashboard_process(path) as url:
+                context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                              bypass_csp=True)  # fmt: skip
+                context.set_default_timeout(120_000)
+                context.add_init_script(MARKS_SCRIPT)
+                try:
+                    page = context.new_page()
+                    found["cold"].append(open_in_browser(page, f"{url}/#/study/{NAME}"))
+                    found["warm"].append(open_in_browser(page, None))
+                    found["warm"][-1]["sort"] = sort_by_value(page)
+                finally:
+                    context.close()  # first: the page's open stream would hold the server up
+        browser.close()
+    return found
+
+
+def _show_browser(found: dict[str, list[dict[str, float]]]) -> None:
+    for kind, runs in found.items():
+        for panel in ["curves", "page", *(["sort"] if kind == "warm" else [])]:
+            figures = ", ".join(f"{run[panel]:.2f}" for run in runs)
+            best = min(run[panel] for run in runs)
+            print(f"browser {kind} {panel:7s} s: {figures} (best {best:.2f})")
+    slowest = max(run["page"] for run in found["cold"])
+    panels = ", ".join(f"{p} {found['cold'][-1][p]:.2f}" for p in PANELS)
+    print(f"browser cold, last run, each panel drawn at s: {panels}")
+    if slowest >= 2.0:
+        print("GOAL MISSED: a cold page settled in 2 s or more in the browser", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=50_000)
@@ -352,6 +503,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="2,000 trials, 1 repeat")
     parser.add_argument("--no-optuna", action="store_true", help="time tunery only")
     parser.add_argument("--dir", type=Path, help="where the stores go [default: a temp folder]")
+    parser.add_argument(
+        "--browser", action="store_true", help="also time the page in headless Chromium"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.trials, args.repeats = 2000, 1
@@ -374,6 +528,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     mine = time_tunery(folder / "tunery.db", args.repeats)
     _show("tunery", mine)
+    if args.browser:
+        in_browser = time_browser(folder / "tunery.db", args.repeats)
+        if in_browser is not None:
+            _show_browser(in_browser)
     peer = None
     if not args.no_optuna:
         try:

@@ -20,10 +20,11 @@ import pytest
 
 from tests.dashboard.conftest import ESCAPED_NAME, NUDGED_LR, SPACE, client
 from tunery.dashboard import create_app
+from tunery.dashboard._importance import FOREST_TREES
 from tunery.records import FrozenTrial, TrialState
 from tunery.report import importance
 from tunery.storage import SqliteStorage
-from tunery.study import load_study
+from tunery.study import Study, load_study
 
 pytestmark = pytest.mark.anyio
 
@@ -317,8 +318,8 @@ async def test_scatter_of_an_unknown_param_is_a_400(app: Any) -> None:
 
 
 async def test_importance_is_the_reports(app: Any, caviar_db: Path) -> None:
-    with SqliteStorage(caviar_db) as store:
-        ranking = importance(load_study("digits", store))
+    with SqliteStorage(caviar_db) as store:  # the dashboard's smaller forest, on every trial
+        ranking = importance(load_study("digits", store), n_estimators=FOREST_TREES)
     found = await get(app, "/api/studies/digits/importance")
     assert found["n_trials"] == ranking.n_trials == 19
     assert found["note"] is None
@@ -348,6 +349,29 @@ async def test_compare_puts_studies_side_by_side(app: Any, truth: list[FrozenTri
     assert second["best"]["best"] == sorted(second["best"]["best"], reverse=True)  # minimize
     missing = await get(app, "/api/compare", 404, studies="digits,nope")
     assert "'nope'" in missing["error"]
+
+
+async def test_compare_takes_names_with_commas_as_repeated_params(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'commas.db'}"
+    names = ["lr, wide", "lr, narrow", "plain", "other"]
+    for k, name in enumerate(names):
+        with Study(name, url, "minimize", seed=k) as study:
+            study.caviar(
+                lambda t: t.params["lr"], {"lr": SPACE["lr"]}, n_trials=3 + k, workers=1, live=False
+            )
+    app = create_app(url)
+    try:
+        found = await get(app, f"/api/compare?study={quote(names[0])}&study={quote(names[1])}")
+        assert [s["name"] for s in found["studies"]] == names[:2]
+        assert [s["best"]["total"] for s in found["studies"]] == [3, 4]
+        old_form = await get(app, "/api/compare", studies="plain,other")  # still works
+        assert [s["name"] for s in old_form["studies"]] == ["plain", "other"]
+        split = await get(app, "/api/compare", 404, studies=f"{names[0]},plain")
+        assert "'lr'" in split["error"]  # the old form cannot say "lr, wide": why the new one
+        nothing = await get(app, "/api/compare", 400)
+        assert "'study'" in nothing["error"]
+    finally:
+        app.state.store.close()
 
 
 # -- a trial -------------------------------------------------------------------------------------

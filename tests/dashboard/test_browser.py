@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.dashboard.conftest import ESCAPED_NAME, serving
+from tunery import Float
 from tunery.records import TrialState
 from tunery.storage import get_storage
 from tunery.study import Study, load_study
@@ -416,4 +417,40 @@ def test_a_dashboard_with_a_token_opens_from_its_printed_url(page: Any, caviar_d
         page.wait_for_selector("#trials tbody tr")
         expect(page.locator("#live")).to_have_text("live")
         page.goto("about:blank")
+    app.state.store.close()
+
+
+def test_the_studies_list_follows_the_store_and_compares_names_with_commas(
+    strict_page: Any, tmp_path: Path
+) -> None:
+    """A study made, and trials added, while the list is open show without a reload; two
+    studies whose names hold a comma compare."""
+    from playwright.sync_api import expect
+
+    from tunery.dashboard import create_app
+
+    url = f"sqlite:///{tmp_path / 'list.db'}"
+    space = {"lr": Float(1e-4, 1.0, scale="log")}
+
+    def run(name: str, n_trials: int) -> None:
+        with Study(name, url, "minimize") as study:
+            study.caviar(lambda t: t.params["lr"], space, n_trials=n_trials, workers=1, live=False)
+
+    run("lr, wide", 2)
+    app = create_app(url)
+    page = strict_page
+    with serving(app) as base:
+        page.goto(f"{base}/#/")
+        rows = page.locator("#studies tbody tr")
+        expect(rows).to_have_count(1)
+        run("lr, narrow", 3)  # a new study
+        run("lr, wide", 4)  # two more trials of the first (n_trials counts them all)
+        expect(rows).to_have_count(2, timeout=WAIT * 1000)
+        wide = page.locator('#studies tr[data-study="lr, wide"] td.num').nth(5)  # "trials"
+        expect(wide).to_have_text("4", timeout=WAIT * 1000)
+        page.locator('input[data-study="lr, wide"]').check()
+        page.locator('input[data-study="lr, narrow"]').check()
+        page.locator("#compare").click()
+        page.wait_for_selector("#compare-best canvas")
+        expect(page.locator("h1")).to_have_text("Comparing lr, wide, lr, narrow")
     app.state.store.close()

@@ -244,3 +244,36 @@ def test_control_events_come_on_the_stream_when_sent_and_when_applied(
     assert sent[-1]["applied"] is not None
     assert sent[-1]["trial_number"] == 1
     assert len({e["event_id"] for e in sent}) == 1  # the study's earlier nudge and rollback: not
+
+
+def test_a_reconnect_with_since_gets_the_control_events_of_the_gap(fresh_panda_db: Path) -> None:
+    """A page that saw the stream up to ``since``, then lost it while a nudge was sent and a pause
+    sent and applied, gets both first on reconnecting; a fresh stream (no ``since``) does not."""
+    url = f"sqlite:///{fresh_panda_db}"
+    app = create_app(url, poll=0.1)
+
+    def events_of(seen: list[Sse]) -> list[dict[str, Any]]:
+        return [e for s in seen if s.kind == "events" for e in s.data["events"]]
+
+    with serving(app) as base:
+        (first,) = listen(f"{base}/api/studies/cub/stream", lambda seen: True)
+        since = first.data["since"]
+        assert since > 0  # the study's earlier nudge and rollback, told of as known
+        with Study("cub", url) as study:  # while no stream is open
+            control = PandaControl(study)
+            control.nudge(lr=NUDGED_LR / 2)
+            paused = control.pause()
+            study.storage.mark_event_applied(paused.event_id)
+        replayed = listen(
+            f"{base}/api/studies/cub/stream?since={since!r}",
+            lambda seen: len(events_of(seen)) >= 2,
+        )
+        fresh = listen(f"{base}/api/studies/cub/stream", lambda seen: True)
+    app.state.store.close()
+    told = events_of(replayed)
+    assert [(e["kind"], e["applied"] is not None) for e in told] == [
+        ("nudge", False),
+        ("pause", True),
+    ]
+    assert replayed[1].data["since"] >= max(e["applied"] or e["created"] for e in told)
+    assert [s.kind for s in fresh] == ["ping"]

@@ -28,6 +28,7 @@ from tunery.dashboard import _query as query
 from tunery.dashboard import _views as views
 from tunery.dashboard._controls import event_json, send
 from tunery.dashboard._guard import Guard, GuardSettings
+from tunery.dashboard._importance import Importances
 from tunery.dashboard._json import JSON, error
 from tunery.dashboard._names import StudyNames, study_name
 from tunery.dashboard._state import StoreState, UnknownStudyError
@@ -92,6 +93,7 @@ def create_app(
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=_HANDLERS)
     app.state.store = store
     app.state.csrf = csrf
+    app.state.importances = guarded.importances
     return app
 
 
@@ -137,6 +139,7 @@ class _Handlers:
         self.store = state.storage
         self.read_only = read_only
         self.poll = poll
+        self.importances = Importances()
 
     def config(self, request: Request) -> Response:
         return JSON({"read_only": self.read_only, "version": _VERSION, "storage": self.store.url})
@@ -148,6 +151,7 @@ class _Handlers:
         name = study_name(request)
         with self.state.reading(name) as study:
             panda = is_panda(study, self.store)
+            self.importances.prime(study)  # the page asks for it a second later: start it now
             return JSON(views.study_detail(study, self.store, panda))
 
     def trials(self, request: Request) -> Response:
@@ -191,7 +195,8 @@ class _Handlers:
 
     def importance(self, request: Request) -> Response:
         with self.state.reading(study_name(request)) as study:
-            return JSON(views.importance_of(study))
+            fit = self.importances.of(study)
+        return JSON(fit.result())  # waited for outside the lock: other requests go on meanwhile
 
     def trial(self, request: Request) -> Response:
         raw = request.path_params["number"]
@@ -205,7 +210,7 @@ class _Handlers:
 
     def compare(self, request: Request) -> Response:
         q = request.query_params
-        names = [name for name in query.text(q, "studies").split(",") if name]
+        names = _compared(q)
         param = q.get("param")
         result = []
         for name in names[:20]:
@@ -224,10 +229,11 @@ class _Handlers:
     async def stream(self, request: Request) -> Response:
         raw = request.query_params.get("cursor") or request.headers.get("last-event-id")
         cursor = None if raw is None else _cursor(raw)
+        since = query.number(request.query_params, "since")  # the events told before a reconnect
         name = study_name(request)
         await anyio.to_thread.run_sync(self._check_study, name)
         return StreamingResponse(
-            stream(self.state, name, cursor, poll=self.poll),
+            stream(self.state, name, cursor, since, poll=self.poll),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -256,6 +262,16 @@ def _states(raw: str | None) -> set[TrialState] | None:
         if name not in known:
             raise query.BadQueryError("state", raw, f"state names from {_STATES}, comma-separated")
     return {known[name] for name in names}
+
+
+def _compared(q: Any) -> list[str]:
+    """``?study=A&study=B`` (any name, a comma too), or the older ``?studies=A,B``."""
+    repeated = [name for name in q.getlist("study") if name]
+    if repeated:
+        return repeated
+    if q.get("studies"):
+        return [name for name in q["studies"].split(",") if name]
+    raise query.BadQueryError("study", "", "given: ?study=A&study=B (or ?studies=A,B)")
 
 
 def _cursor(raw: str) -> int:

@@ -82,6 +82,7 @@ def serve(
     allowed = list(LOOPBACK_NAMES) if is_loopback(host) else None
     app = create_app(store, token=token, read_only=read_only, allowed_hosts=allowed)
     sock = bind(host, port)
+    app.state.importances.loaded.result()  # scikit-learn imported before any page can open
     url = url_of(host, sock.getsockname()[1], token)
     echo(f"tunery dashboard of {store.url} at {url}" + (" (read-only)" if read_only else ""))
     if open_browser:

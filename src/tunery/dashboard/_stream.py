@@ -6,6 +6,11 @@ is the new cursor, so a browser reconnecting sends it back as ``Last-Event-ID``)
 summaries of trials whose state or value changed), ``events`` (control events added or applied
 since: a nudge sent from the CLI, panda applying one) and a ``ping`` every ``ping`` seconds so that
 proxies and browsers keep the connection open.
+
+Both carry ``since``: the latest time (an event's creation or application) of the control events
+the stream has told of. A page reconnecting passes it back (``?since=``) and first gets every
+event created or applied after it, so a nudge, pause or rollback during the gap is not missed.
+The times are those the writers stamped (the CLI's, panda's): one machine's clock for a local store.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class _Seen:
     version: int  # the study state's version of trial changes
     marker: tuple[int, ...]  # the store's change marker when the events were last read
     events: dict[int, float | None]  # event id -> when it was applied (None: pending)
+    since: float = 0.0  # the latest creation or application among the events told of
 
 
 def _read_events(state: StoreState, study_id: int, seen: _Seen) -> list[dict[str, Any]]:
@@ -53,8 +59,13 @@ def _read_events(state: StoreState, study_id: int, seen: _Seen) -> list[dict[str
     for event in state.storage.get_events(study_id, pending=False):
         if event.event_id not in seen.events or seen.events[event.event_id] != event.applied:
             seen.events[event.event_id] = event.applied
+            seen.since = max(seen.since, event.created, event.applied or 0.0)
             fresh.append({**event_json(event), "applied": event.applied})
     return fresh
+
+
+def _stamp(event: dict[str, Any]) -> float:
+    return float(max(event["created"], event["applied"] or 0.0))
 
 
 def _delta(state: StoreState, name: str, seen: _Seen) -> tuple[list[str], bool]:
@@ -77,29 +88,41 @@ def _delta(state: StoreState, name: str, seen: _Seen) -> tuple[list[str], bool]:
     if changed:
         events.append(_event("trials", {"trials": [trial_line(t) for t in changed]}))
     if controls:
-        events.append(_event("events", {"events": controls}))
+        events.append(_event("events", {"events": controls, "since": seen.since}))
     return events, len(points) == BATCH
 
 
 async def stream(
-    state: StoreState, name: str, cursor: int | None, *, poll: float = 0.5, ping: float = 15.0
+    state: StoreState,
+    name: str,
+    cursor: int | None,
+    since: float | None = None,
+    *,
+    poll: float = 0.5,
+    ping: float = 15.0,
 ) -> AsyncIterator[str]:
-    def start() -> _Seen:
+    """``since``: replay the control events created or applied after it first (a reconnect);
+    ``None``: only those after the stream opened are news."""
+
+    def start() -> tuple[_Seen, list[dict[str, Any]]]:
         with state.reading(name) as study:
             at = state.storage.curve_cursor() if cursor is None else cursor
             seen = _Seen(at, study.version, (), {})
-            _read_events(state, study.info.study_id, seen)  # only later ones are news
-            return seen
+            known = _read_events(state, study.info.study_id, seen)
+            missed = [] if since is None else [e for e in known if _stamp(e) > since]
+            return seen, missed
 
-    seen = await anyio.to_thread.run_sync(start)
-    yield _event("ping", {"cursor": seen.cursor})
+    seen, missed = await anyio.to_thread.run_sync(start)
+    yield _event("ping", {"cursor": seen.cursor, "since": seen.since})
+    if missed:
+        yield _event("events", {"events": missed, "since": seen.since})
     last_ping = time.monotonic()
     while True:
         events, more = await anyio.to_thread.run_sync(_delta, state, name, seen)
         for event in events:
             yield event
         if time.monotonic() - last_ping >= ping:
-            yield _event("ping", {"cursor": seen.cursor})
+            yield _event("ping", {"cursor": seen.cursor, "since": seen.since})
             last_ping = time.monotonic()
         if not more:
             await anyio.sleep(poll)

@@ -23,7 +23,8 @@ from tunery.study import Round
 __all__ = [
     "best_series",
     "curves",
-    "importance_of",
+    "importance_json",
+    "importance_snapshot",
     "scatter",
     "study_detail",
     "study_line",
@@ -31,7 +32,6 @@ __all__ = [
     "trials_page",
 ]
 
-IMPORTANCE_TRIALS = 4000  # a forest on more trials costs seconds and ranks the same
 _SAMPLED_FOR_METRICS = 200
 
 
@@ -342,7 +342,15 @@ def scatter(state: StudyState, param: str, max_points: int) -> dict[str, Any] | 
     params = params_of(state)
     if param not in params:
         return None
-    spec = params[param]
+    key = f"scatter:{param}:{max_points}"
+    if key not in state.derived:
+        state.derived[key] = _scatter(state, param, params[param], max_points)
+    return dict(state.derived[key])
+
+
+def _scatter(
+    state: StudyState, param: str, spec: dict[str, Any], max_points: int
+) -> dict[str, Any]:
     choices = spec["choices"]
     index = {repr(option): i for i, option in enumerate(choices or [])}
     xs, ys, numbers, rounds = [], [], [], []
@@ -384,23 +392,19 @@ def _position(value: Any, index: dict[str, int] | None) -> float | None:
 # -- importance --------------------------------------------------------------------------------
 
 
-def importance_of(state: StudyState) -> dict[str, Any]:
-    """The report's importance, on up to 4,000 COMPLETE trials spread over the study."""
-    if "importance" in state.derived:
-        return dict(state.derived["importance"])
+def importance_snapshot(state: StudyState, most: int) -> StudySnapshot:
+    """The study's COMPLETE trials, up to ``most`` spread evenly over them (a fixed pick), as a
+    snapshot that no later refresh changes: the forest is fitted on it outside the lock."""
     done = [t for t in state.trials if t.state is TrialState.COMPLETE]
-    picked = [done[i] for i in _spread(len(done), IMPORTANCE_TRIALS)]
+    picked = [done[i] for i in _spread(len(done), most)]
     records = [
         FrozenTrial(t.number, t.trial_id, None, t.round, t.params, t.state, t.value) for t in picked
     ]
     info = state.info
-    ranking = importance(
-        StudySnapshot(info.name, info.direction, info.metric, records, state.rounds)
-    )
-    result = {
-        "importance": dict(ranking.ranking),
-        "n_trials": ranking.n_trials,
-        "note": ranking.note,
-    }
-    state.derived["importance"] = result
-    return dict(result)
+    return StudySnapshot(info.name, info.direction, info.metric, records, list(state.rounds))
+
+
+def importance_json(snapshot: StudySnapshot, trees: int) -> dict[str, Any]:
+    """The report's importance (a forest of ``trees`` trees) on the snapshot's trials."""
+    ranking = importance(snapshot, n_estimators=trees)
+    return {"importance": dict(ranking.ranking), "n_trials": ranking.n_trials, "note": ranking.note}

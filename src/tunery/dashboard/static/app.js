@@ -12,6 +12,7 @@
   const READ_ONLY = metaContent("tunery-read-only") === "true";
   const MAX_LIVE_CURVES = 600; // curves kept on the study chart while new trials keep arriving
   const TABLE_PAGE = 100;
+  const STUDIES_EVERY = 3000; // ms between looks at the studies list while it is shown
   // Trial numbers and epochs: ticks on whole steps only.
   const INTEGER_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6];
 
@@ -62,6 +63,12 @@
   function stat(label, value, attrs) {
     return el("div", Object.assign({ class: "stat" }, attrs || {}), el("b", { text: value }),
       el("span", { text: label }));
+  }
+
+  /** Marks a panel as drawn (at least once): what the browser tests and bench/dashboard.py wait on. */
+  function ready(node) {
+    node.dataset.ready = "1";
+    return node;
   }
 
   function stateBadge(state) {
@@ -135,17 +142,26 @@
   const studyHash = (name) => `#/study/${enc(name)}`;
   const trialHash = (name, number) => `#/study/${enc(name)}/trial/${number}`;
 
-  /** The study's event stream; reconnects from the last cursor it saw. */
+  /** The study's event stream; reconnects from the last points cursor and control-event time
+   * it saw, so nothing sent during the gap (a point, a nudge, a rollback) is missed. */
   function subscribe(name, cursor, handlers) {
     let source = null;
     let stopped = false;
     let at = cursor;
+    let since = null;
     const live = document.getElementById("live");
     function open() {
-      const query = at === null || at === undefined ? "" : `?cursor=${at}`;
-      source = new EventSource(`${studyPath(name)}/stream${query}`);
+      const query = new URLSearchParams();
+      if (at !== null && at !== undefined) query.set("cursor", at);
+      if (since !== null) query.set("since", since);
+      const text = query.toString();
+      source = new EventSource(`${studyPath(name)}/stream${text ? "?" + text : ""}`);
       source.addEventListener("open", () => { live.className = "live on"; live.textContent = "live"; });
-      source.addEventListener("ping", (event) => { at = JSON.parse(event.data).cursor; });
+      source.addEventListener("ping", (event) => {
+        const data = JSON.parse(event.data);
+        at = data.cursor;
+        since = data.since;
+      });
       source.addEventListener("points", (event) => {
         const data = JSON.parse(event.data);
         at = data.cursor;
@@ -155,7 +171,9 @@
         handlers.trials && handlers.trials(JSON.parse(event.data).trials);
       });
       source.addEventListener("events", (event) => {
-        handlers.events && handlers.events(JSON.parse(event.data).events);
+        const data = JSON.parse(event.data);
+        since = data.since;
+        handlers.events && handlers.events(data.events);
       });
       source.addEventListener("error", () => {
         source.close();
@@ -343,6 +361,7 @@
     }
     current = { disposers: [] };
     const root = clear(document.getElementById("app"));
+    delete root.dataset.ready;
     const parts = location.hash.replace(/^#\/?/, "").split("/").filter((p) => p !== "");
     const names = parts.map((p) => { try { return decodeURIComponent(p); } catch (_) { return p; } });
     let shown;
@@ -381,13 +400,42 @@
       el("th", { text: "metric" }), ...STATES.map((s) => el("th", { class: "num", text: s.toLowerCase() })),
       el("th", { class: "num", text: "trials" }), el("th", { class: "num", text: "best" }), el("th", { text: "last activity" }));
     const body = el("tbody");
-    for (const study of data.studies) {
-      const box = el("input", { type: "checkbox", class: "pick", title: "pick to compare", dataset: { study: study.name } });
+    const count = el("span", { class: "muted" });
+    const empty = el("p", { class: "muted", text: "No study in this store yet: run `tunery tune CONFIG`." });
+    fillStudies(data.studies);
+    // Live without a reload: the list is small and the server answers it from a cache kept by the
+    // store's change marker, so a look every few seconds costs next to nothing.
+    let shown = JSON.stringify(data.studies);
+    const timer = setInterval(async () => {
+      try {
+        const fresh = await api("/api/studies");
+        const text = JSON.stringify(fresh.studies);
+        if (text !== shown) { shown = text; fillStudies(fresh.studies); }
+      } catch (_) { /* the server went away: the next look tries again */ }
+    }, STUDIES_EVERY);
+    current.disposers.push(() => clearInterval(timer));
+    const refresh = el("button", { text: "Refresh", onclick: () => route() });
+    put(root, el("h1", { text: "Studies" }),
+      card(null, el("div", { class: "row" }, compare, refresh, count),
+      el("div", { class: "table-wrap" }, el("table", { id: "studies" }, el("thead", {}, head), body))), empty);
+    ready(body);
+
+    function fillStudies(studies) {
+      clear(body);
+      for (const name of [...picked]) if (!studies.some((s) => s.name === name)) picked.delete(name);
+      for (const study of studies) put(body, studyRow(study));
+      compare.disabled = picked.size < 2;
+      count.textContent = `${studies.length} studies in this store; pick two or more to compare them side by side`;
+      empty.hidden = studies.length > 0;
+    }
+
+    function studyRow(study) {
+      const box = el("input", { type: "checkbox", class: "pick", title: "pick to compare", dataset: { study: study.name }, checked: picked.has(study.name) });
       box.addEventListener("change", () => {
         if (box.checked) picked.add(study.name); else picked.delete(study.name);
         compare.disabled = picked.size < 2;
       });
-      put(body, el("tr", { dataset: { study: study.name } },
+      return el("tr", { dataset: { study: study.name } },
         el("td", {}, box),
         el("td", { class: "name" }, el("a", { href: studyHash(study.name), text: study.name })),
         el("td", { text: study.direction }),
@@ -395,19 +443,14 @@
         ...STATES.map((s) => el("td", { class: "num", text: study.counts[s] || 0 })),
         el("td", { class: "num", text: study.n_trials }),
         el("td", { class: "num", text: fmt(study.best_value) }),
-        el("td", { text: since(study.last_activity), title: study.last_activity || "" })));
+        el("td", { text: since(study.last_activity), title: study.last_activity || "" }));
     }
-    const refresh = el("button", { text: "Refresh", onclick: () => route() });
-    put(root, el("h1", { text: "Studies" }),
-      card(null, el("div", { class: "row" }, compare, refresh,
-        el("span", { class: "muted", text: `${data.studies.length} studies in this store; pick two or more to compare them side by side` })),
-      el("div", { class: "table-wrap" }, el("table", { id: "studies" }, el("thead", {}, head), body))));
-    if (!data.studies.length) put(root, el("p", { class: "muted", text: "No study in this store yet: run `tunery tune CONFIG`." }));
   }
 
   // -- one study -------------------------------------------------------------------------------
 
   async function studyPage(root, name) {
+    const page = current;
     crumbs([name, null]);
     document.title = `${name} · tunery`;
     const study = await api(studyPath(name));
@@ -419,8 +462,10 @@
     const readout = el("div", { class: "muted", id: "curve-readout", text: "hover a curve to see its trial" });
     const metricPick = el("select", { id: "metric" }, ...study.metrics.map((m) => el("option", { value: m, text: m })));
     metricPick.value = study.metric;
-    const scatterGrid = el("div", { class: "grid", id: "scatters" });
-    const importance = el("div", { id: "importance" });
+    // Both come a moment after the curves (the ranking is a forest fitted on first call): each
+    // says so until it is drawn.
+    const scatterGrid = el("div", { class: "grid", id: "scatters" }, el("p", { class: "muted", text: "loading…" }));
+    const importance = el("div", { id: "importance" }, el("p", { class: "muted", text: "computing…" }));
     const table = trialsTable(name, study);
     const pandaLink = study.panda ? el("p", {}, "A panda study: ", el("a", { href: trialHash(name, study.n_trials - 1), text: "open its latest branch to steer it" })) : null;
 
@@ -469,6 +514,7 @@
       },
     });
     await Promise.all(loads.slice(1));
+    if (current === page) root.dataset.ready = "study"; // not if the user has moved on meanwhile
   }
 
   function renderStats(node, study) {
@@ -488,7 +534,7 @@
     const data = await api(`${studyPath(name)}/best?max_points=2000`);
     dropChart(holder);
     if (!data.numbers.length) {
-      put(holder, el("p", { class: "muted", text: "No complete trial yet." }));
+      put(ready(holder), el("p", { class: "muted", text: "No complete trial yet." }));
       return;
     }
     makeChart(holder, {
@@ -502,6 +548,7 @@
       ],
     }, [data.numbers, data.values, data.best]);
     if (data.total > data.numbers.length) put(holder, el("p", { class: "muted", text: `${data.numbers.length} of ${data.total} complete trials shown (every change of the best kept)` }));
+    ready(holder);
   }
 
   /** Every shown trial's curve on one chart, coloured by its value; points arrive live. */
@@ -539,7 +586,11 @@
           holder.dataset.total = data.total;
         }
         points(late);
-        flushSoon(true);
+        // Drawn now, not after the stream's batching delay: the page waits for these curves.
+        if (timer !== null) { clearTimeout(timer); timer = null; }
+        dirty = true;
+        rebuild = true;
+        flush();
       }
       return data.cursor;
     }
@@ -597,7 +648,7 @@
       rebuilt = Date.now();
       dropChart(holder);
       if (!numbers.length) {
-        put(holder, el("p", { class: "muted", text: "No curve reported yet." }));
+        put(ready(holder), el("p", { class: "muted", text: "No curve reported yet." }));
         return;
       }
       const values = numbers.map((n) => lines.get(n).value).filter((v) => v !== null && Number.isFinite(v));
@@ -637,6 +688,7 @@
         const focused = holder.uplot.series.findIndex((s, i) => i > 0 && s._focus);
         if (focused > 0) location.hash = trialHash(name, numbers[focused - 1]);
       });
+      ready(holder);
     }
 
     function renderRunning(numbers) {
@@ -661,7 +713,7 @@
   async function drawScatters(grid, name, study) {
     const names = Object.keys(study.params);
     if (!names.length) {
-      put(clear(grid), el("p", { class: "muted", text: "This study has no parameters." }));
+      put(ready(clear(grid)), el("p", { class: "muted", text: "This study has no parameters." }));
       return;
     }
     const found = await Promise.all(names.map((p) => api(`${studyPath(name)}/scatter?param=${enc(p)}&max_points=5000`)));
@@ -675,6 +727,7 @@
       put(grid, el("div", {}, el("h2", { text: param + axisOf(spec).note + shown }), holder));
       drawScatter(holder, data, spec, study.rounds, study.metric, param);
     });
+    ready(grid);
   }
 
   function drawScatter(holder, data, spec, rounds, metric, param) {
@@ -704,7 +757,7 @@
     clear(node);
     const entries = Object.entries(data.importance).sort((a, b) => b[1] - a[1]);
     if (!entries.length) {
-      put(node, el("p", { class: "muted", text: data.note || "Not enough complete trials to rank the parameters." }));
+      put(ready(node), el("p", { class: "muted", text: data.note || "Not enough complete trials to rank the parameters." }));
       return;
     }
     const top = Math.max(...entries.map((e) => e[1]), 1e-12);
@@ -714,7 +767,7 @@
       bar.style.width = `${(100 * weight) / top}%`;
       put(bars, el("span", { text: param }), el("div", {}, bar), el("span", { class: "num", text: `${(100 * weight).toFixed(1)} %` }));
     }
-    put(node, bars, el("p", { class: "muted", text: `from ${data.n_trials} complete trials` }));
+    put(ready(node), bars, el("p", { class: "muted", text: `from ${data.n_trials} complete trials` }));
   }
 
   /** The trials, a page of 100 at a time from the server: sorts and filters there, so 50k is fine. */
@@ -755,6 +808,7 @@
     }));
     prev.addEventListener("click", () => { query.offset = Math.max(0, query.offset - TABLE_PAGE); load(); });
     next.addEventListener("click", () => { query.offset += TABLE_PAGE; load(); });
+    const table = el("table", { id: "trials" }, el("thead", {}, headRow), body);
     let asked = 0;
 
     async function load() {
@@ -791,6 +845,7 @@
       info.textContent = `trials ${first}–${query.offset + data.trials.length} of ${data.total}`;
       prev.disabled = query.offset === 0;
       next.disabled = query.offset + TABLE_PAGE >= data.total;
+      ready(table);
     }
 
     function rounds(list) {
@@ -802,7 +857,7 @@
     const node = card("Trials",
       el("div", { class: "row" }, ...stateBoxes, roundPick, minBox, maxBox),
       el("div", { class: "row" }, prev, next, info),
-      el("div", { class: "table-wrap" }, el("table", { id: "trials" }, el("thead", {}, headRow), body)));
+      el("div", { class: "table-wrap" }, table));
     return { node, load, rounds };
   }
 
@@ -1126,14 +1181,15 @@
     if (shared.length) pick.value = shared[0];
     const bestHolder = el("div", { class: "chart", id: "compare-best" });
     const scatterHolder = el("div", { class: "chart", id: "compare-scatter" });
-    const first = await api(`/api/compare?studies=${names.map(enc).join(",")}`);
+    const picked = names.map((n) => `study=${enc(n)}`).join("&"); // a name may hold a comma
+    const first = await api(`/api/compare?${picked}`);
     const metrics = [...new Set(first.studies.map((d) => d.metric))];
     put(root, el("h1", { text: `Comparing ${names.join(", ")}` }),
       card("Best so far", el("p", { class: "muted", text: `x: trial number · y: ${metrics.join(" / ")}` }), bestHolder),
       card("One parameter in every study", el("div", { class: "row" }, el("label", { text: "parameter " }, pick)), scatterHolder));
 
     async function draw() {
-      const data = await api(`/api/compare?studies=${names.map(enc).join(",")}&param=${enc(pick.value)}`);
+      const data = await api(`/api/compare?${picked}&param=${enc(pick.value)}`);
       dropChart(bestHolder);
       const tables = data.studies.map((s) => [s.best.numbers, s.best.best]);
       makeChart(bestHolder, {
