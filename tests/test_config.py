@@ -168,6 +168,16 @@ def test_the_cnn_example_loads_and_validates() -> None:
     assert config_from_dict(config.to_dict()) == config
 
 
+def test_the_robust_cnn_example_fixes_instance_norm_and_the_largest_augmentation() -> None:
+    config = load_config(EXAMPLES / "signs-cnn-robust.toml")
+    assert config.model.kind == "cnn"
+    assert config.model.instance_norm is True
+    assert config.data.augment.rotation == 30.0
+    assert config.data.augment.flip is True
+    assert not any(name.startswith("augment.") for name in config.space)
+    assert config_from_dict(config.to_dict()) == config
+
+
 # ------------------------------------------------------------------------------- bad configs
 
 BAD_CASES = [
