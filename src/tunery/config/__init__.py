@@ -27,6 +27,10 @@
     hue = 0.05                   # turn colours by up to ±0.05 of the colour circle (±18°)
     temperature = 0.1            # warmer/cooler light: red ×(1+t), blue ×(1−t), |t| ≤ 0.1
 
+    [data.validation_augment]    # optional: select on changed photos too (same keys, fixed draws)
+    rotation = 30                # the validation split becomes its clean photos and
+    hue = 0.05                   # validation_copies (in [data], default 3) copies changed once
+
     [model]                      # the FIXED parts of the trainer (every key optional)
     layers = [64, 32]            # hidden layer sizes
     batchnorm = true

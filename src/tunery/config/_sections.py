@@ -236,6 +236,10 @@ class DataSection:
     the file's folder when the config is read (``~`` is expanded). ``augment`` (the table
     ``[data.augment]``, ``tunery.data.AugmentSettings``) is how training images are augmented;
     left out, they are not. It changes training only, not what is loaded (``for_loading()``).
+    ``validation_augment`` (``[data.validation_augment]``, the same amounts) changes the validation
+    split instead: it becomes the clean photos and ``validation_copies`` copies changed once, with a
+    seed of ``seed`` alone (``Dataset.with_changed_validation``), so the study selects on photos
+    unlike the collection's while every trial sees the same ones.
     """
 
     source: str = DIGITS
@@ -246,10 +250,13 @@ class DataSection:
     test_fraction: float = DEFAULT_TEST_FRACTION
     image_size: int = 64
     augment: AugmentSettings = field(default_factory=AugmentSettings)
+    validation_augment: AugmentSettings = field(default_factory=AugmentSettings)
+    validation_copies: int = 3
 
     def __post_init__(self) -> None:
-        augment = AugmentSettings.from_mapping(self.augment, "data.augment")
-        object.__setattr__(self, "augment", augment)
+        for name in ("augment", "validation_augment"):
+            settings = AugmentSettings.from_mapping(getattr(self, name), f"data.{name}")
+            object.__setattr__(self, name, settings)
         classes: Any = self.classes
         if isinstance(classes, list | tuple):  # a TOML list: keep the text form
             object.__setattr__(self, "classes", ",".join(str(c) for c in classes))
@@ -275,6 +282,7 @@ _DATA_CHECKS: dict[str, Check] = {
     "val_fraction": _real(FRACTION),
     "test_fraction": _real(FRACTION),
     "image_size": _integer(1),
+    "validation_copies": _integer(1),
 }
 
 

@@ -107,8 +107,8 @@ class TuneConfig:
                 tables[section] = space_to_dict(self.space)
                 continue
             values = dataclasses.asdict(getattr(self, section))
-            if section == "data" and not self.data.augment.active:
-                del values["augment"]  # no [data.augment] table: no augmentation
+            if section == "data":
+                _drop_idle_augmentation(values, self.data)
             tables[section] = {k: _plain(v) for k, v in values.items() if v not in (None, {})}
         tables["run"].setdefault("pruner", "none")
         return tables
@@ -116,6 +116,14 @@ class TuneConfig:
     def to_toml(self) -> str:
         """The config as TOML text (``load_config`` reads it back equal)."""
         return _dump_toml(self.to_dict())
+
+
+def _drop_idle_augmentation(values: dict[str, Any], data: DataSection) -> None:
+    """No ``[data.augment]`` table for no augmentation; the same for the validation photos."""
+    if not data.augment.active:
+        del values["augment"]
+    if not data.validation_augment.active:
+        del values["validation_augment"], values["validation_copies"]
 
 
 def _plain(value: Any) -> Any:

@@ -12,6 +12,7 @@ from numpy.typing import DTypeLike, NDArray
 
 from tunery._exceptions import ConfigError, DataError
 from tunery.data import _folders, _h5
+from tunery.data._augment import Augmenter, AugmentSettings
 from tunery.data._classes import ClassSpec, Labeled, parse_classes, resolve_classes
 from tunery.data._digits import DIGITS, load_bundled_digits
 from tunery.data._images import check_size
@@ -81,6 +82,33 @@ class Dataset:
             X_train=self.X_train.astype(resolved),
             X_val=self.X_val.astype(resolved),
             X_test=self.X_test.astype(resolved),
+        )
+
+    def with_changed_validation(self, settings: AugmentSettings, copies: int, seed: int) -> Dataset:
+        """This data set with the validation split followed by ``copies`` changed copies of it:
+        each copy's photos changed once by ``settings`` (``Augmenter``), with a generator seeded by
+        ``seed`` alone, so every trial of a study is judged on the same photos. Train and test stay.
+
+        For selecting on photos that differ from the collection the way new ones will (a new hand,
+        a tilt, another light): a model is then scored on the clean photos and on the changed ones.
+        """
+        if self.image_shape is None:
+            raise ConfigError("data.validation_augment", settings.to_dict(), "a data set of images")
+        if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
+            raise ConfigError("data.validation_copies", copies, "an integer >= 1")
+        try:
+            augmenter = Augmenter(
+                settings, self.image_shape, mean=self.normalizer.mean, std=self.normalizer.std
+            )
+        except ConfigError as error:  # "augment.hue" is the config's "data.validation_augment.hue"
+            field = f"data.validation_{error.field}"
+            raise ConfigError(field, error.value, error.expected) from None
+        rng = np.random.default_rng(seed)
+        changed = [augmenter(self.X_val, rng).astype(self.X_val.dtype) for _ in range(copies)]
+        return dataclasses.replace(
+            self,
+            X_val=np.concatenate([self.X_val, *changed]),
+            y_val=np.tile(self.y_val, copies + 1),
         )
 
     def __repr__(self) -> str:

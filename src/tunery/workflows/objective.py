@@ -83,8 +83,9 @@ def load_config_dataset(config: TuneConfig, params: Mapping[str, Any] | None = N
 
 
 def load_data_section(data: DataSection) -> Dataset:
-    """``load_dataset`` with the arguments of one ``[data]`` section."""
-    return load_dataset(
+    """``load_dataset`` with the arguments of one ``[data]`` section, and its validation photos
+    changed by ``[data.validation_augment]`` if it has one."""
+    dataset = load_dataset(
         data.source,
         classes=data.classes,
         normalize=data.normalize,
@@ -92,6 +93,12 @@ def load_data_section(data: DataSection) -> Dataset:
         val_fraction=data.val_fraction,
         test_fraction=data.test_fraction,
         image_size=data.image_size,
+    )
+    if not data.validation_augment.active:
+        return dataset
+    # Seeded by the split's seed, never a trial's: every trial is judged on the same photos.
+    return dataset.with_changed_validation(
+        data.validation_augment, data.validation_copies, seed=data.seed
     )
 
 
