@@ -149,5 +149,7 @@ def test_the_augmentation_example_loads_and_round_trips() -> None:
     examples = Path(__file__).resolve().parents[1] / "examples"
     config = load_config(examples / "signs-augment.toml")
     assert config.data.augment == AugmentSettings(flip=True)
-    assert {f"augment.{n}" for n in AUGMENT_AMOUNTS} <= set(config.space)
+    # row (c) of the shifted benchmark, measured before the channel mix existed: all but that
+    searched = {f"augment.{n}" for n in AUGMENT_AMOUNTS if n != "mix"}
+    assert searched <= set(config.space)
     assert config_from_dict(config.to_dict()) == config

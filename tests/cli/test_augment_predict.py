@@ -73,7 +73,7 @@ def test_train_with_augmentation_saves_it_and_repeats_bit_for_bit(
     options = json.loads((tmp_path / "runs" / "a" / RUN_FILE).read_text())["options"]
     assert options["augment"] == {
         "rotation": 20.0, "scale": 0.1, "flip": True, "brightness": 0.2, "contrast": 0.0,
-        "hue": 0.02, "temperature": 0.1,
+        "hue": 0.02, "temperature": 0.1, "mix": 0.0,
     }  # fmt: skip
     a, b, plain = (load_run(tmp_path / "runs" / n).model.parameters() for n in ("a", "b", "plain"))
     assert all(np.array_equal(a[k], b[k]) for k in a)

@@ -18,7 +18,10 @@ from tunery.data._augment import _Draws, _hue_matrices
 EVERYTHING = AugmentSettings(
     rotation=15, scale=0.1, flip=True, brightness=0.2, contrast=0.2, hue=0.05, temperature=0.1
 )
-LIMITS = {"rotation": 180, "scale": 1, "brightness": 1, "contrast": 1, "hue": 0.5, "temperature": 1}
+LIMITS = {
+    "rotation": 180, "scale": 1, "brightness": 1, "contrast": 1, "hue": 0.5, "temperature": 1,
+    "mix": 1,
+}  # fmt: skip
 
 
 def _images(n: int = 8, size: int = 9, seed: int = 0) -> np.ndarray:
@@ -69,7 +72,7 @@ def test_flip_must_be_a_bool_and_unknown_keys_are_named() -> None:
 
 def test_colour_changes_need_three_channels() -> None:
     Augmenter(AugmentSettings(rotation=10, brightness=0.2, contrast=0.2), (8, 8))  # grey: fine
-    for name in ("hue", "temperature"):
+    for name in ("hue", "temperature", "mix"):
         with pytest.raises(ConfigError, match=f"augment.{name}: expected 0 for images without 3"):
             Augmenter(AugmentSettings(**{name: 0.1}), (8, 8))
 
@@ -202,7 +205,7 @@ def test_rotation_and_zoom_match_scipy_ndimage(angle: float, zoom: float) -> Non
     one = np.ones(1)
     draws = _Draws(
         angle=np.array([angle]), zoom=np.array([zoom]), mirror=np.zeros(1, bool),
-        bright=one, contrast=one, hue=0 * one, temperature=0 * one,
+        bright=one, contrast=one, hue=0 * one, temperature=0 * one, mix=np.eye(3)[None],
     )  # fmt: skip
     out = augmenter._augment_chunk(_rows(images), draws).reshape(15, 15, 3)
     theta = np.deg2rad(angle)
@@ -268,3 +271,47 @@ def test_contrast_keeps_the_mean_grey_and_clipping_keeps_pixels_in_range() -> No
     bright = strong(_rows(images) * 2, np.random.default_rng(2))
     assert bright.min() >= 0.0
     assert bright.max() <= 1.0
+
+
+@given(amount=st.floats(0.01, 0.5), seed=st.integers(0, 2**16))
+def test_the_channel_mix_is_one_matrix_per_photo_with_rows_of_absolute_sum_one(
+    amount: float, seed: int
+) -> None:
+    """Each photo's colours go through one 3 × 3 matrix (recovered by least squares from its
+    unclipped pixels); its rows sum to 1 in absolute value; photos get different matrices."""
+    images = _images(n=6, size=9, seed=seed) * 0.5 + 0.25  # away from the clip at 0 and 1
+    out = Augmenter(AugmentSettings(mix=amount), (9, 9, 3))(
+        _rows(images), np.random.default_rng(seed)
+    ).reshape(6, -1, 3)
+    fitted = []
+    for source, mixed in zip(images.reshape(6, -1, 3), out, strict=True):
+        inside = np.all((mixed > 1e-4) & (mixed < 1 - 1e-4), axis=1)
+        if inside.sum() < 12:  # a mix that clips most of the photo: nothing to fit
+            continue
+        matrix, *_ = np.linalg.lstsq(source[inside], mixed[inside], rcond=None)
+        np.testing.assert_allclose(source[inside] @ matrix, mixed[inside], atol=1e-4)
+        np.testing.assert_allclose(np.abs(matrix).sum(axis=0), 1.0, atol=1e-3)
+        fitted.append(matrix)
+    assert len(fitted) >= 2
+    assert not np.allclose(fitted[0], fitted[1], atol=1e-3)
+
+
+def test_a_small_mix_keeps_each_channel_mostly_itself() -> None:
+    draws = _Draws.of(AugmentSettings(mix=0.3), 64, np.random.default_rng(0))
+    diagonal = np.diagonal(draws.mix, axis1=1, axis2=2)
+    off = np.abs(draws.mix).sum(axis=2) - np.abs(diagonal)
+    assert np.all(diagonal > off)  # 1 - 0.3 against at most 2 × 0.3
+    assert np.all(diagonal >= 0.7 / 1.6 - 1e-12)
+    np.testing.assert_array_equal(
+        _Draws.of(EVERYTHING, 4, np.random.default_rng(0)).mix.shape, (4, 3, 3)
+    )
+
+
+def test_no_mix_is_the_identity_and_leaves_the_other_draws_alone() -> None:
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    plain = _Draws.of(AugmentSettings(hue=0.05, temperature=0.1), 8, rng_a)
+    mixed = _Draws.of(AugmentSettings(hue=0.05, temperature=0.1, mix=0.5), 8, rng_b)
+    np.testing.assert_array_equal(plain.mix, np.broadcast_to(np.eye(3), (8, 3, 3)))
+    for name in ("angle", "zoom", "mirror", "bright", "contrast", "hue", "temperature"):
+        np.testing.assert_array_equal(getattr(plain, name), getattr(mixed, name))
+    assert rng_a.random() == rng_b.random()  # the same count drawn either way

@@ -28,8 +28,12 @@ _HELP = {
     "contrast": "Scale the distance from the photo's mean grey by a factor from [1-C, 1+C].",
     "hue": "Turn the colours by up to H of the colour circle (0.05 = ±18°), at most 0.5.",
     "temperature": "Warmer or cooler light: red ×(1+t), blue ×(1-t), t drawn from [-T, T].",
+    "mix": "Mix the colour channels: each a random signed mixture of the three, off-diagonal "
+    "weights drawn from [-M, M] before the rows are scaled to sum 1 in absolute value.",
 }
-_METAVARS = {"rotation": "DEG", "scale": "S", "brightness": "B", "contrast": "C", "hue": "H"}
+_METAVARS = {
+    "rotation": "DEG", "scale": "S", "brightness": "B", "contrast": "C", "hue": "H", "mix": "M"
+}  # fmt: skip
 
 
 def flag_of(name: str) -> str:

@@ -26,6 +26,7 @@
     contrast = 0.2               # scale the distance from the mean grey by [0.8, 1.2]
     hue = 0.05                   # turn colours by up to ±0.05 of the colour circle (±18°)
     temperature = 0.1            # warmer/cooler light: red ×(1+t), blue ×(1−t), |t| ≤ 0.1
+    mix = 0.3                    # mix the colour channels: rows of I + U(−0.3, 0.3)³ˣ³, |row| = 1
 
     [data.validation_augment]    # optional: select on changed photos too (same keys, fixed draws)
     rotation = 30                # the validation split becomes its clean photos and

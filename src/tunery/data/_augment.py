@@ -14,7 +14,10 @@
 - ``hue``: rotate every colour about the grey axis by a share of the colour circle drawn from
   ``[-hue, hue]`` (0.05 = ±18°; torchvision's ``ColorJitter(hue=...)`` has the same range);
 - ``temperature``: warmer or cooler light: red × ``(1 + t)`` and blue × ``(1 - t)`` with ``t``
-  drawn from ``[-temperature, temperature]``.
+  drawn from ``[-temperature, temperature]``;
+- ``mix``: mix the colour channels: each becomes a random signed mixture of the three, the rows of
+  ``I + U(-mix, mix)^{3×3}`` each scaled so that their absolute values sum to 1 (applied last;
+  no camera does this: it keeps a network from leaning on which channel shows the hand).
 
 ``Augmenter`` applies them to a batch, with a generator the caller owns (so that a seeded run
 repeats bit for bit and a checkpoint can store the generator's state). It takes the model's rows
@@ -49,10 +52,11 @@ _RULES: dict[str, Interval] = {
     "contrast": Interval(float, 0, 1),
     "hue": Interval(float, 0, 0.5),
     "temperature": Interval(float, 0, 1, closed="left"),
+    "mix": Interval(float, 0, 1),
 }
 AUGMENT_AMOUNTS: tuple[str, ...] = tuple(_RULES)
 """The numeric amounts (``flip`` is the on/off one); each is searchable as ``augment.<name>``."""
-_COLOUR = ("hue", "temperature")
+_COLOUR = ("hue", "temperature", "mix")
 # ITU-R BT.601 luma: the grey a contrast change pulls towards.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -68,6 +72,7 @@ class AugmentSettings:
     contrast: float = 0.0
     hue: float = 0.0
     temperature: float = 0.0
+    mix: float = 0.0
 
     def __post_init__(self) -> None:
         for name, rule in _RULES.items():
@@ -221,8 +226,9 @@ class Augmenter:
             # Contrast pulls towards the mean grey of the image those changes give.
             mean_colour = _mean_colour(images)
             grey = np.einsum("c,ncd,nd->n", _LUMA, lit, mean_colour)
-            offset = ((1 - draws.contrast) * grey)[:, None, None]
-            matrix = (lit * contrast).transpose(0, 2, 1).astype(np.float32)
+            # The channel mix comes last: it maps the contrast's grey offset too.
+            offset = ((1 - draws.contrast) * grey)[:, None, None] * draws.mix.sum(axis=2)[:, None]
+            matrix = (draws.mix @ (lit * contrast)).transpose(0, 2, 1).astype(np.float32)
             out = np.matmul(images, matrix)
         else:
             factor = (draws.bright * draws.contrast)[:, None, None]
@@ -245,6 +251,7 @@ class _Draws:
     contrast: Array
     hue: Array
     temperature: Array
+    mix: Array
 
     @classmethod
     def of(cls, settings: AugmentSettings, n: int, rng: np.random.Generator) -> _Draws:
@@ -259,6 +266,7 @@ class _Draws:
             contrast=around(1.0, settings.contrast),
             hue=around(0.0, settings.hue),
             temperature=around(0.0, settings.temperature),
+            mix=_mixing_matrices(settings.mix * rng.uniform(-1.0, 1.0, (n, 3, 3))),
         )
 
     def part(self, rows: slice) -> _Draws:
@@ -326,6 +334,12 @@ def _hue_matrices(shift: Array) -> Array:
     cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
     eye = np.eye(3)[None]
     return np.asarray(cos * eye + sin * cross[None] + (1 - cos) * outer[None])
+
+
+def _mixing_matrices(noise: Array) -> Array:
+    """``I + noise`` ``(n, 3, 3)`` with each row scaled to absolute values summing to 1."""
+    matrices = np.eye(3)[None] + noise
+    return np.asarray(matrices / np.abs(matrices).sum(axis=2, keepdims=True))
 
 
 def _temperature_gains(t: Array) -> Array:
