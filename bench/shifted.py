@@ -95,11 +95,23 @@ AUGMENT_SPACE: dict[str, Any] = {
     "augment.hue": {"low": 0.0, "high": 0.05},
     "augment.temperature": {"low": 0.0, "high": 0.15},
 }
-# Row (e), an ablation not selected on validation: every amount at the top of its searched range.
-LARGEST: dict[str, Any] = {
-    name.removeprefix("augment."): (True if "choices" in rule else rule["high"])
-    for name, rule in AUGMENT_SPACE.items()
-}
+# Rows (h), (i): the channel mix too (newer than rows a-g, which were measured without it).
+MIXED_SPACE: dict[str, Any] = {**AUGMENT_SPACE, "augment.mix": {"low": 0.0, "high": 0.3}}
+
+
+def largest(space: dict[str, Any]) -> dict[str, Any]:
+    """Every amount of ``space`` at the top of its searched range (and the mirror on)."""
+    return {
+        name.removeprefix("augment."): (True if "choices" in rule else rule["high"])
+        for name, rule in space.items()
+    }
+
+
+# Rows (e), (g), (i), ablations not selected on validation: every amount at its largest.
+LARGEST: dict[str, Any] = largest(AUGMENT_SPACE)
+# Row (h) selects on the clean validation photos and 3 copies changed by the largest amounts.
+CHANGED_VALIDATION: dict[str, Any] = {"validation_augment": largest(MIXED_SPACE),
+                                      "validation_copies": 3}  # fmt: skip
 MLP_MODEL: dict[str, Any] = {"layers": [25, 12], "batchnorm": True, "optimizer": "adam"}
 # The CNN's head is one dense layer of 64; dropout is not in the CNN (keep_prob would be refused),
 # so its study searches the optimizer, the batch and L2, and the convolutional shape instead.
@@ -323,7 +335,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--data", type=Path, default=PHOTOS)
     parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--rows", default="abcdf", help="of abcdefg; e, g: ablations (LARGEST)")
+    parser.add_argument("--rows", default="abcdfh", help="of abcdefghi; e, g, i: ablations")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
     parser.add_argument(
         "--winners", type=Path, help="a shifted.json whose rows' study winners are reused "
@@ -358,14 +370,20 @@ def main() -> None:
               {**CNN_SPACE, **AUGMENT_SPACE}),
         "g": ("tuned CNN with instance norm, augmentation fixed at the search's largest amounts",
               CNN_NORMED, CNN_SPACE),
+        "h": ("tuned CNN with instance norm, augmentation with the channel mix searched, selected "
+              "on changed validation photos too", CNN_NORMED, {**CNN_SPACE, **MIXED_SPACE}),
+        "i": ("tuned CNN with instance norm, augmentation with the channel mix fixed at the "
+              "largest amounts", CNN_NORMED, CNN_SPACE),
     }  # fmt: skip
+    extra_data = {"e": {"augment": LARGEST}, "g": {"augment": LARGEST},
+                  "h": CHANGED_VALIDATION, "i": {"augment": largest(MIXED_SPACE)}}  # fmt: skip
     for key in args.rows:
         label, model, space = plans[key]
         reason = None
         try:
             epochs = budget.untuned_epochs if space is None else budget.epochs
             fixed = space or {"lr": {"low": 1e-3, "high": 1e-3}}
-            tables = {**source, "augment": LARGEST} if key in "eg" else source
+            tables = {**source, **extra_data.get(key, {})}
             config = config_of(f"shifted-{key}", tables, {**model, "epochs": epochs}, fixed,
                                budget)  # fmt: skip
         except ConfigError as error:
