@@ -25,7 +25,10 @@ by 20-40° (mostly beyond 30°) about an off-centre point, zooms only outside 0.
 with a mirrored border. The search's colour changes are a linear red-up/blue-down temperature and
 a turn of the colours about the grey axis of at most 0.05; the shifted set uses black-body white
 balance, HSV hue shifts up to 0.08, gamma curves, background tints and blur, none of which the
-search has. So the table measures how augmentation carries over to changes it never saw.
+search has. The channel mix (rows (h), (i)) mixes the three channels by a signed 3 × 3 matrix
+whose rows are scaled to absolute sum 1, so it never scales one channel alone: it is no white
+balance, tint, hue shift or gamma. So the table measures how augmentation carries over to
+changes it never saw.
 
 Rows: (a) ``tunery train``'s defaults (25-12-6, batch norm, Adam lr 1e-3, batch 64, 100 epochs);
 (b) the MLP tuned by a study over lr, β, batch size, L2, keep_prob, units and num_layers;
@@ -35,7 +38,11 @@ and dropout); (f) the same as (d) with each photo standardized per colour channe
 first convolution (``[model] instance_norm = true``, fixed); (e) and (g), only when asked for
 (``--rows eg``): the studies of (b) and (f) with every augmentation amount fixed at the top of
 its searched range (ablations: do larger amounts than validation picks help on the shifted
-split?). Each study runs once (NumPy,
+split?); (h) the study of (f) with the channel mix searched too (``MIXED_SPACE``), selecting on the
+clean validation photos and 3 copies changed by every amount at its largest
+(``[data.validation_augment]``, ``CHANGED_VALIDATION``); (i), an ablation, (g) with the channel mix
+at its largest too; (j) the study of (h) with one changed copy of the validation photos instead of
+3 (clean and changed photos weigh the same). Each study runs once (NumPy,
 model seed 0) and selects on validation accuracy; its winner is then trained with seeds 0, 1, 2 on
 both engines, and only that touches the test splits. "unsure" is the share of answers below the
 run's confidence threshold (``tunery.trained.confidence_threshold``, from the validation split):
@@ -335,7 +342,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--data", type=Path, default=PHOTOS)
     parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--rows", default="abcdfh", help="of abcdefghi; e, g, i: ablations")
+    parser.add_argument("--rows", default="abcdfh", help="of abcdefghij; e, g, i: ablations")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
     parser.add_argument(
         "--winners", type=Path, help="a shifted.json whose rows' study winners are reused "
@@ -374,9 +381,12 @@ def main() -> None:
               "on changed validation photos too", CNN_NORMED, {**CNN_SPACE, **MIXED_SPACE}),
         "i": ("tuned CNN with instance norm, augmentation with the channel mix fixed at the "
               "largest amounts", CNN_NORMED, CNN_SPACE),
+        "j": ("the study of (h) with 1 changed copy of the validation photos, not 3", CNN_NORMED,
+              {**CNN_SPACE, **MIXED_SPACE}),
     }  # fmt: skip
     extra_data = {"e": {"augment": LARGEST}, "g": {"augment": LARGEST},
-                  "h": CHANGED_VALIDATION, "i": {"augment": largest(MIXED_SPACE)}}  # fmt: skip
+                  "h": CHANGED_VALIDATION, "i": {"augment": largest(MIXED_SPACE)},
+                  "j": {**CHANGED_VALIDATION, "validation_copies": 1}}  # fmt: skip
     for key in args.rows:
         label, model, space = plans[key]
         reason = None
