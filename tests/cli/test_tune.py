@@ -229,6 +229,18 @@ BAD = [
         "space.units",
         id="unknown-space-key",
     ),
+    pytest.param(
+        'source = "digits"',
+        'source = "digits"\nvalidation_copies = 0\n[data.validation_augment]\nrotation = 10',
+        "data.validation_copies",
+        id="validation-copies-0",
+    ),
+    pytest.param(
+        'source = "digits"',
+        'source = "digits"\n[data.validation_augment]\nhue = 0.1',
+        "data.validation_augment.hue",
+        id="validation-hue-on-grey-digits",
+    ),
 ]
 
 
@@ -421,3 +433,18 @@ def test_show_marks_a_running_trial_without_heartbeat_as_stale(
         _, out, _ = run_cli(capsys, "show", "hung", "--trial", str(live.number), "--storage", url)
         assert "last heartbeat" in out
         assert "(stale)" not in out
+
+
+def test_changed_validation_photos_are_announced_and_score_the_trials(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = TINY.replace(
+        'source = "digits"',
+        'source = "digits"\nvalidation_copies = 2\n[data.validation_augment]\nrotation = 30',
+    )
+    code, out, err = run_cli(capsys, "tune", str(write_config(workdir, text)))
+    assert code == 0, err
+    assert "scored on 270 validation examples and 2 changed copies of them" in out
+    study = stored("tiny", workdir)
+    assert all(t.state is TrialState.COMPLETE for t in study.trials)
+    assert study.best.value is not None

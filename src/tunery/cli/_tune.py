@@ -25,6 +25,7 @@ from tunery._exceptions import ConfigError
 from tunery.cli._app import REPORT_DIR, STORAGE_OPTION, TOP_OPTION, app, console, console_err
 from tunery.cli._pictures import result_text
 from tunery.config import GUIDED, SAMPLERS, TuneConfig, default_config, load_config
+from tunery.data import Dataset
 from tunery.pruners import PRUNERS
 from tunery.records import FrozenTrial, TrialState
 from tunery.run import EXECUTORS, OUTPUT_LIMIT, connect
@@ -171,7 +172,7 @@ def tune(
         f"study [bold]{escape(settings.study.name)}[/] in {escape(settings.study.storage)}: "
         f"{settings.run.trials} trials in {settings.run.rounds} round(s), "
         f"{_runner_text(settings)}, {settings.epochs} epochs each on "
-        f"{len(dataset.y_train)} training examples",
+        f"{len(dataset.y_train)} training examples{_validation_text(settings, dataset)}",
         highlight=False,
     )
     with open_study(settings) as study:
@@ -225,6 +226,18 @@ class _TrialPrinter:
             f"[dim]{escape(_params_text(trial.params))}[/]",
             highlight=False,
         )
+
+
+def _validation_text(settings: TuneConfig, dataset: Dataset) -> str:
+    """``; scored on 186 validation photos and 3 changed copies of them`` when they are changed."""
+    if not settings.data.validation_augment.active:
+        return ""
+    copies = settings.data.validation_copies
+    clean = len(dataset.y_val) // (copies + 1)
+    return (
+        f"; scored on {clean} validation examples and {copies} changed "
+        f"cop{'y' if copies == 1 else 'ies'} of them ([data.validation_augment])"
+    )
 
 
 def _print_best(study: Study) -> None:
